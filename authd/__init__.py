@@ -1,0 +1,3 @@
+"""authd: identity authentication for social-protection programs."""
+
+__version__ = "0.1.0"

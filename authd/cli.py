@@ -1,0 +1,287 @@
+"""The `authd` command: serve, init, and operator tasks on relying parties, identities, VIDs,
+keys and the audit log. Exit codes: 0 done, 1 refused or failed check, 2 usage error."""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
+
+from authd import audit, clients, identities
+from authd.audit import AuditContext, AuditRecord
+from authd.exceptions import AuthdError
+from authd.settings import Settings
+from authd.state import AppState, open_state
+from authd.storage.db import transaction
+
+app = typer.Typer(help="authd: identity authentication server.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+rp_app = typer.Typer(help="Relying parties (programs) and their API keys.", no_args_is_help=True)
+identity_app = typer.Typer(help="Identities in the registry.", no_args_is_help=True)
+vid_app = typer.Typer(help="Virtual IDs (revocable aliases of a UIN).", no_args_is_help=True)
+audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
+app.add_typer(rp_app, name="rp")
+app.add_typer(identity_app, name="identity")
+app.add_typer(vid_app, name="vid")
+app.add_typer(audit_app, name="audit")
+
+DataDir = Annotated[Path | None, typer.Option("--data-dir", help="overrides AUTHD_DATA_DIR")]
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    typer.secho(f"error: {message}", fg="red", err=True)
+    return typer.Exit(code)
+
+
+def load_settings(data_dir: Path | None = None) -> Settings:
+    if data_dir is not None:
+        os.environ["AUTHD_DATA_DIR"] = str(data_dir)
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(str(e.get("msg")) for e in exc.errors())
+        raise fail(f"invalid settings: {problems}", 2) from None
+
+
+@contextmanager
+def opened(data_dir: Path | None) -> Iterator[AppState]:
+    state = open_state(load_settings(data_dir))
+    try:
+        yield state
+    except AuthdError as exc:
+        raise fail(exc.message) from None
+    except ValueError as exc:
+        raise fail(str(exc), 2) from None
+    finally:
+        state.close()
+
+
+def cli_audit(state: AppState, session: Session, record: AuditRecord) -> None:
+    ctx = AuditContext(request_id=f"cli-{uuid.uuid4().hex[:12]}", rp_id="cli",
+                       subject_key=state.secrets.subject_key)
+    audit.append(session, ctx, record, state.clock.now())
+
+
+def ensure_first_client(state: AppState) -> clients.IssuedKey | None:
+    """On a fresh data dir: a `default` relying party with every scope, its key printed once."""
+    now = state.clock.now()
+    with transaction(state.db) as session:
+        if clients.list_relying_parties(session):
+            return None
+        clients.add_relying_party(
+            session, rp_id="default", name="Default (created by authd init)",
+            factors=list(clients.FACTORS), min_acr=1,
+            token_ttl_seconds=state.settings.token_ttl_default_seconds, uin_in_token=False, now=now)
+        session.flush()
+        key = clients.issue_key(session, rp_id="default", scopes=list(clients.SCOPES),
+                                ttl_days=state.settings.api_key_ttl_days, now=now)
+        cli_audit(state, session, AuditRecord("rp.create", "success", detail={"rp": "default"}))
+        return key
+
+
+def print_first_key(key: clients.IssuedKey | None) -> None:
+    if key is None:
+        return
+    typer.echo("Created relying party 'default' with scopes enroll, auth, introspect, admin.")
+    typer.echo("Its API key, shown once (store it now):")
+    typer.secho(f"  {key.api_key}", bold=True)
+
+
+@app.command()
+def init(data_dir: DataDir = None) -> None:
+    """Create the data directory, database schema, keys and a first relying-party key."""
+    with opened(data_dir) as state:
+        print_first_key(ensure_first_client(state))
+        typer.echo(f"Ready: {state.settings.resolved_database_url.split('@')[-1]}")
+
+
+@app.command()
+def serve(
+    data_dir: DataDir = None,
+    host: Annotated[str | None, typer.Option(help="overrides AUTHD_HOST")] = None,
+    port: Annotated[int | None, typer.Option(help="overrides AUTHD_PORT")] = None,
+    workers: Annotated[int | None, typer.Option(help="overrides AUTHD_WORKERS")] = None,
+) -> None:
+    """Run the HTTP service (initializing the data directory on first start)."""
+    import uvicorn
+
+    for name, value in (("HOST", host), ("PORT", port), ("WORKERS", workers)):
+        if value is not None:
+            os.environ[f"AUTHD_{name}"] = str(value)
+    with opened(data_dir) as state:
+        print_first_key(ensure_first_client(state))
+        settings = state.settings
+    typer.echo(f"authd listening on http://{settings.host}:{settings.port}")
+    uvicorn.run("authd.asgi:app", factory=True, host=settings.host, port=settings.port,
+                workers=settings.workers, log_config=None, access_log=False)
+
+
+@rp_app.command("add")
+def rp_add(
+    rp_id: Annotated[str, typer.Argument(help="short id, e.g. cash-transfer")],
+    name: Annotated[str, typer.Option(help="display name")],
+    factors: Annotated[str, typer.Option(help="comma list of otp,face")] = "otp,face",
+    scopes: Annotated[str, typer.Option(help="comma list of " + ",".join(clients.SCOPES))] = "auth",
+    min_acr: Annotated[int, typer.Option(help="1: one factor, 2: two factors")] = 1,
+    token_ttl: Annotated[int, typer.Option(help="token lifetime in seconds")] = 300,
+    uin_in_token: Annotated[bool, typer.Option(help="may its tokens carry the UIN")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Add a relying party and print its first API key (shown once)."""
+    with opened(data_dir) as state:
+        if not 30 <= token_ttl <= state.settings.token_ttl_max_seconds:
+            raise fail(f"--token-ttl must be 30..{state.settings.token_ttl_max_seconds}", 2)
+        now = state.clock.now()
+        with transaction(state.db) as session:
+            clients.add_relying_party(
+                session, rp_id=rp_id, name=name, factors=_split(factors), min_acr=min_acr,
+                token_ttl_seconds=token_ttl, uin_in_token=uin_in_token, now=now)
+            session.flush()
+            key = clients.issue_key(session, rp_id=rp_id, scopes=_split(scopes),
+                                    ttl_days=state.settings.api_key_ttl_days, now=now)
+            cli_audit(state, session, AuditRecord("rp.create", "success", detail={"rp": rp_id}))
+        typer.echo(f"relying party {rp_id} added; API key (shown once):\n  {key.api_key}")
+
+
+@rp_app.command("add-key")
+def rp_add_key(
+    rp_id: str,
+    scopes: Annotated[str, typer.Option(help="comma list of scopes")] = "auth",
+    data_dir: DataDir = None,
+) -> None:
+    """Issue another API key for a relying party (shown once)."""
+    with opened(data_dir) as state, transaction(state.db) as session:
+        key = clients.issue_key(session, rp_id=rp_id, scopes=_split(scopes),
+                                ttl_days=state.settings.api_key_ttl_days, now=state.clock.now())
+        cli_audit(state, session, AuditRecord("apikey.create", "success",
+                                              detail={"rp": rp_id, "key_id": key.key_id}))
+    typer.echo(f"API key for {rp_id} (shown once):\n  {key.api_key}")
+
+
+@rp_app.command("list")
+def rp_list(data_dir: DataDir = None) -> None:
+    """List relying parties and their keys (ids, scopes, state; never secrets)."""
+    with opened(data_dir) as state, transaction(state.db) as session:
+        now = state.clock.now()
+        for rp, keys in clients.list_relying_parties(session):
+            typer.echo(f"{rp.id}\t{rp.name}\tfactors={','.join(rp.allowed_factors)}"
+                       f"\tmin_acr={rp.min_acr}\tttl={rp.token_ttl_seconds}s"
+                       f"\tuin_in_token={rp.uin_in_token}")
+            for k in keys:
+                state_ = "revoked" if k.revoked_at else ("expired" if k.expires_at <= now
+                                                          else "active")
+                typer.echo(f"  key {k.key_id}\t{','.join(k.scopes)}\t{state_}")
+
+
+@rp_app.command("revoke-key")
+def rp_revoke_key(key_id: str, data_dir: DataDir = None) -> None:
+    """Revoke an API key by its key id (the part after `authd_`)."""
+    with opened(data_dir) as state, transaction(state.db) as session:
+        clients.revoke_key(session, key_id, state.clock.now())
+        cli_audit(state, session, AuditRecord("apikey.revoke", "success",
+                                              detail={"key_id": key_id}))
+    typer.echo(f"key {key_id} revoked")
+
+
+@identity_app.command("add")
+def identity_add(
+    uin: Annotated[str | None, typer.Option(help="issued when absent")] = None,
+    name: Annotated[str | None, typer.Option()] = None,
+    dob: Annotated[str | None, typer.Option(help="YYYY-MM-DD")] = None,
+    sex: Annotated[str | None, typer.Option(help="F, M or X")] = None,
+    phone: Annotated[str | None, typer.Option()] = None,
+    email: Annotated[str | None, typer.Option()] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Add an identity (no face) and print its UIN."""
+    from authd.schemas import IdentityIn
+
+    try:
+        body = IdentityIn(uin=uin, name=name, date_of_birth=date.fromisoformat(dob) if dob
+                          else None, sex=sex, phone=phone, email=email)
+    except (ValidationError, ValueError) as exc:
+        raise fail(f"invalid identity: {str(exc).splitlines()[0]}", 2) from None
+    with opened(data_dir) as state, transaction(state.db) as session:
+        identity = identities.create_identity(
+            session, identities.NewIdentity(**body.model_dump(exclude_none=True)),
+            state.clock.now())
+        cli_audit(state, session, AuditRecord("identity.create", "success", uin=identity.uin))
+    typer.echo(identity.uin)
+
+
+@identity_app.command("show")
+def identity_show(uin: str, data_dir: DataDir = None) -> None:
+    """Show an identity, contacts masked."""
+    from authd.schemas import IdentityOut
+
+    with opened(data_dir) as state, transaction(state.db) as session:
+        typer.echo(IdentityOut.of(identities.get_by_uin(session, uin)).model_dump_json(indent=2))
+
+
+@identity_app.command("deactivate")
+def identity_deactivate(uin: str, data_dir: DataDir = None) -> None:
+    """Deactivate an identity: it no longer authenticates."""
+    with opened(data_dir) as state, transaction(state.db) as session:
+        identities.deactivate(session, uin, state.clock.now())
+        cli_audit(state, session, AuditRecord("identity.deactivate", "success", uin=uin))
+    typer.echo(f"{uin} deactivated")
+
+
+@vid_app.command("create")
+def vid_create(
+    uin: str,
+    ttl: Annotated[int | None, typer.Option(help="seconds; omit for a perpetual VID")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Create a VID for a UIN and print it."""
+    kind = "temporary" if ttl else "perpetual"
+    with opened(data_dir) as state, transaction(state.db) as session:
+        vid = identities.create_vid(session, uin, kind, ttl, state.clock.now())
+        cli_audit(state, session, AuditRecord("vid.create", "success", uin=uin,
+                                              detail={"kind": kind}))
+    typer.echo(vid.vid)
+
+
+@vid_app.command("revoke")
+def vid_revoke(vid: str, data_dir: DataDir = None) -> None:
+    """Revoke a VID: it resolves to nothing from now on."""
+    with opened(data_dir) as state, transaction(state.db) as session:
+        _, identity = identities.revoke_vid(session, vid, state.clock.now())
+        cli_audit(state, session, AuditRecord("vid.revoke", "success", uin=identity.uin))
+    typer.echo("revoked")
+
+
+@audit_app.command("verify")
+def audit_verify(data_dir: DataDir = None) -> None:
+    """Check the hash chain; exit 1 naming each changed, deleted or reordered event."""
+    with opened(data_dir) as state, transaction(state.db) as session:
+        problems = audit.verify_chain(session)
+    if problems:
+        for problem in problems:
+            typer.secho(problem, fg="red", err=True)
+        raise typer.Exit(1)
+    typer.echo("audit log intact")
+
+
+def _split(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

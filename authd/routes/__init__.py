@@ -1,0 +1,1 @@
+"""HTTP routes, one module per client of the service."""

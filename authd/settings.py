@@ -1,0 +1,110 @@
+"""Typed settings: `AUTHD_` environment variables over an optional TOML file, validated at start.
+
+Fail closed: outside development a missing master key or a placeholder secret stops the start
+with a message naming the setting (never its value).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+PLACEHOLDERS = frozenset(
+    {"", "changeme", "change-me", "secret", "password", "placeholder", "xxx", "todo", "dev"}
+)
+CONFIG_ENV = "AUTHD_CONFIG_FILE"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="AUTHD_", extra="forbid", frozen=True)
+
+    mode: Literal["development", "production"] = "development"
+    data_dir: Path = Path("data")
+    database_url: str | None = Field(None, description="default: SQLite file in data_dir")
+    redis_url: str | None = None
+    master_key: SecretStr | None = None
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    workers: int = Field(1, ge=1, le=64)
+    issuer: str = "https://authd.local"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    max_body_bytes: int = Field(12 * 1024 * 1024, ge=1024)
+    api_key_ttl_days: int = Field(365, ge=1)
+
+    # tokens and keys
+    token_ttl_default_seconds: int = Field(300, ge=30, le=3600)
+    token_ttl_max_seconds: int = Field(3600, ge=60, le=3600)
+    key_rotation_days: int = Field(30, ge=1)
+
+    # OTP (SP 800-63B 5.1.4: short-lived, single use, rate limited)
+    otp_ttl_seconds: int = Field(180, ge=30, le=900)
+    otp_max_attempts: int = Field(3, ge=1, le=10)
+    otp_resend_cooldown_seconds: int = Field(30, ge=0)
+    otp_notifier: Literal["outbox", "webhook"] = "outbox"
+    otp_webhook_url: str | None = None
+    otp_webhook_secret: SecretStr | None = None
+    rate_id_per_minute: float = Field(10, gt=0)
+    rate_id_burst: int = Field(10, ge=1)
+    rate_rp_per_second: float = Field(200, gt=0)
+    rate_rp_burst: int = Field(400, ge=1)
+    max_consecutive_failures: int = Field(100, ge=1, le=100)
+
+    # faces
+    face_fmr_target: float = Field(1e-3, gt=0, lt=1)
+    face_max_image_bytes: int = Field(10 * 1024 * 1024, ge=1024)
+    face_max_image_pixels: int = Field(40_000_000, ge=10_000)
+    face_workers: int = Field(2, ge=1, le=64)
+    face_keep_photos: bool = False
+    index_kind: Literal["flat", "hnsw", "ivf"] = "flat"
+    dedup_threshold: float | None = Field(None, gt=0, lt=2)
+    dedup_top_k: int = Field(10, ge=1, le=100)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get(CONFIG_ENV)
+        if config_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
+        return tuple(sources)
+
+    @model_validator(mode="after")
+    def _fail_closed(self) -> Settings:
+        if self.mode != "production":
+            return self
+        for name in ("master_key", "otp_webhook_secret"):
+            value: SecretStr | None = getattr(self, name)
+            if name == "otp_webhook_secret" and self.otp_notifier != "webhook":
+                continue
+            if value is None:
+                raise ValueError(f"AUTHD_{name.upper()} is required in production mode")
+            if value.get_secret_value().strip().lower() in PLACEHOLDERS:
+                raise ValueError(f"AUTHD_{name.upper()} is a placeholder; set a real secret")
+        if self.database_url is None:
+            return self
+        if "@" in self.database_url and ":changeme@" in self.database_url.lower():
+            raise ValueError("AUTHD_DATABASE_URL holds a placeholder password")
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'authd.db').resolve()}"
+
+    @property
+    def is_production(self) -> bool:
+        return self.mode == "production"

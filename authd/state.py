@@ -1,0 +1,98 @@
+"""What the lifespan opens once and every request shares: database, keys, clock, metrics."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from authd.clock import Clock
+from authd.metrics import Metrics
+from authd.settings import Settings
+from authd.storage.db import make_engine, migrate, session_factory
+from keys import KeyRing, Sealer, SealingKeyStore, generate_master_key, hash_secret
+from keys import parse_master_key
+from keys.keyfile import atomic_write
+
+log = logging.getLogger("authd.state")
+DEV_MASTER_KEY_FILE = "dev-master.key"
+
+
+@dataclass(frozen=True)
+class DerivedSecrets:
+    """Purpose-bound secrets derived from the master key (one key, many independent uses)."""
+
+    subject_key: bytes
+    pairwise_key: bytes
+    otp_key: bytes
+
+    @classmethod
+    def from_master(cls, master: bytes) -> DerivedSecrets:
+        def derive(label: str) -> bytes:
+            return bytes.fromhex(hash_secret(master, f"authd/{label}"))
+
+        return cls(derive("subject-ref"), derive("pairwise-sub"), derive("otp"))
+
+    def __repr__(self) -> str:
+        return "DerivedSecrets(...)"
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    engine: Engine
+    db: sessionmaker[Session]
+    clock: Clock
+    secrets: DerivedSecrets
+    keyring: KeyRing
+    sealer: Sealer
+    metrics: Metrics
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def resolve_master_key(settings: Settings) -> bytes:
+    """The configured master key; in development, one generated once into the data dir."""
+    if settings.master_key is not None:
+        return parse_master_key(settings.master_key.get_secret_value())
+    if settings.is_production:  # settings validation already refuses this; belt and braces
+        raise RuntimeError("AUTHD_MASTER_KEY is required in production mode")
+    path = settings.data_dir / DEV_MASTER_KEY_FILE
+    if not path.exists():
+        atomic_write(path, generate_master_key().hex().encode())
+        log.warning("development mode: generated a master key file", extra={"path": str(path)})
+    return parse_master_key(path.read_text().strip())
+
+
+def prepare_data_dir(settings: Settings) -> Path:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(settings.data_dir, 0o700)
+    return settings.data_dir
+
+
+def open_database(settings: Settings) -> tuple[Engine, sessionmaker[Session]]:
+    engine = make_engine(settings.resolved_database_url)
+    migrate(engine)
+    return engine, session_factory(engine)
+
+
+def open_state(settings: Settings, clock: Clock | None = None) -> AppState:
+    clock = clock or Clock()
+    data_dir = prepare_data_dir(settings)
+    master = resolve_master_key(settings)
+    engine, db = open_database(settings)
+    keyring = KeyRing.load_or_create(data_dir / "signing-keys", master, clock.now())
+    keyring.rotate_if_due(clock.now(), settings.key_rotation_days * 86400)
+    sealer = SealingKeyStore(data_dir / "sealing-keys", master).load_or_create()
+    return AppState(
+        settings=settings, engine=engine, db=db, clock=clock,
+        secrets=DerivedSecrets.from_master(master), keyring=keyring, sealer=sealer,
+        metrics=Metrics(),
+    )

@@ -1,0 +1,1 @@
+"""Records: SQLAlchemy 2 models, engine and Alembic migrations (SQLite or PostgreSQL)."""

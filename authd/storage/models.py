@@ -1,0 +1,165 @@
+"""The relational schema: one definition for SQLite and PostgreSQL (Alembic migrates it)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# Epoch seconds everywhere: one clock type, comparable in SQL on both databases.
+Epoch = BigInteger
+PK = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Identity(Base):
+    __tablename__ = "identities"
+    id: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    uin: Mapped[str] = mapped_column(String(12), unique=True)
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    name: Mapped[str | None] = mapped_column(String(200))
+    date_of_birth: Mapped[date | None] = mapped_column(Date)
+    sex: Mapped[str | None] = mapped_column(String(1))
+    phone: Mapped[str | None] = mapped_column(String(32))
+    email: Mapped[str | None] = mapped_column(String(254))
+    created_at: Mapped[int] = mapped_column(Epoch)
+    updated_at: Mapped[int] = mapped_column(Epoch)
+    # Face template, sealed (AES-256-GCM, associated data = identity id + template version).
+    template: Mapped[bytes | None] = mapped_column(LargeBinary)
+    template_version: Mapped[int] = mapped_column(Integer, default=0)
+    template_model: Mapped[str | None] = mapped_column(String(64))
+    template_quality: Mapped[dict | None] = mapped_column(JSON)
+    photo: Mapped[bytes | None] = mapped_column(LargeBinary)
+    locks: Mapped[list] = mapped_column(JSON, default=list)
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Vid(Base):
+    __tablename__ = "vids"
+    vid: Mapped[str] = mapped_column(String(16), primary_key=True)
+    identity_id: Mapped[int] = mapped_column(ForeignKey("identities.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # perpetual | temporary
+    created_at: Mapped[int] = mapped_column(Epoch)
+    expires_at: Mapped[int | None] = mapped_column(Epoch)
+    revoked_at: Mapped[int | None] = mapped_column(Epoch)
+
+
+class RelyingParty(Base):
+    __tablename__ = "relying_parties"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    allowed_factors: Mapped[list] = mapped_column(JSON)
+    min_acr: Mapped[int] = mapped_column(Integer, default=1)
+    token_ttl_seconds: Mapped[int] = mapped_column(Integer, default=300)
+    uin_in_token: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[int] = mapped_column(Epoch)
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+    key_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    rp_id: Mapped[str] = mapped_column(ForeignKey("relying_parties.id"), index=True)
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    scopes: Mapped[list] = mapped_column(JSON)
+    created_at: Mapped[int] = mapped_column(Epoch)
+    expires_at: Mapped[int] = mapped_column(Epoch)
+    revoked_at: Mapped[int | None] = mapped_column(Epoch)
+
+
+class AuditEvent(Base):
+    __tablename__ = "audit_events"
+    seq: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=False)
+    at: Mapped[int] = mapped_column(Epoch)
+    request_id: Mapped[str] = mapped_column(String(64))
+    rp_id: Mapped[str | None] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64))
+    outcome: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(String(64))
+    subject: Mapped[str | None] = mapped_column(String(64))  # masked UIN
+    subject_ref: Mapped[str | None] = mapped_column(String(64), index=True)  # keyed hash of UIN
+    factor: Mapped[str | None] = mapped_column(String(32))
+    detail: Mapped[dict | None] = mapped_column(JSON)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHead(Base):
+    """One row: the sequence number and hash of the newest event (detects a deleted tail)."""
+
+    __tablename__ = "audit_head"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(PK, default=0)
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class OtpTransaction(Base):
+    __tablename__ = "otp_transactions"
+    txn_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    identity_id: Mapped[int] = mapped_column(ForeignKey("identities.id"), index=True)
+    rp_id: Mapped[str] = mapped_column(String(64))
+    purpose: Mapped[str] = mapped_column(String(16), default="auth")
+    code_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[int] = mapped_column(Epoch)
+    expires_at: Mapped[int] = mapped_column(Epoch)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    used_at: Mapped[int | None] = mapped_column(Epoch)
+    burned: Mapped[bool] = mapped_column(Boolean, default=False)
+    __table_args__ = (Index("ix_otp_identity_rp", "identity_id", "rp_id"),)
+
+
+class RevokedToken(Base):
+    __tablename__ = "revoked_tokens"
+    jti: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[int] = mapped_column(Epoch)
+    revoked_at: Mapped[int] = mapped_column(Epoch)
+
+
+class IssuedToken(Base):
+    """What introspection needs to know of a token, without the token itself."""
+
+    __tablename__ = "issued_tokens"
+    jti: Mapped[str] = mapped_column(String(64), primary_key=True)
+    rp_id: Mapped[str] = mapped_column(String(64))
+    identity_id: Mapped[int] = mapped_column(ForeignKey("identities.id"))
+    issued_at: Mapped[int] = mapped_column(Epoch)
+    expires_at: Mapped[int] = mapped_column(Epoch)
+
+
+class DedupCase(Base):
+    __tablename__ = "dedup_cases"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    identity_id: Mapped[int] = mapped_column(ForeignKey("identities.id"), index=True)
+    opened_by: Mapped[str] = mapped_column(String(64))
+    opened_at: Mapped[int] = mapped_column(Epoch)
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    candidates: Mapped[list] = mapped_column(JSON)
+    pending_template: Mapped[bytes | None] = mapped_column(LargeBinary)
+    decision: Mapped[str | None] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text)
+    resolved_by: Mapped[str | None] = mapped_column(String(64))
+    resolved_at: Mapped[int | None] = mapped_column(Epoch)
+    duplicate_of: Mapped[int | None] = mapped_column(BigInteger)

@@ -62,14 +62,10 @@ async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
     return error_response(exc.status_code, code, message, getattr(exc, "headers", None))
 
 
-async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-    log.error("unexpected error", extra={"exc_type": type(exc).__name__})
-    return error_response(500, "internal_error", "Internal error.")
-
-
 def install(app: FastAPI) -> None:
     for tree in (AuthdError, MatchingError, KeysError):
         app.add_exception_handler(tree, _ours)
     app.add_exception_handler(RequestValidationError, _validation)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http)  # type: ignore[arg-type]
-    app.add_exception_handler(Exception, _unexpected)
+    # Unexpected exceptions are turned into the error shape by middleware.RequestContext,
+    # which runs inside Starlette's ServerErrorMiddleware and so still knows the request id.

@@ -48,7 +48,7 @@ class RequestContext:
                                           f"The body is larger than {self.max_body} bytes.")
                 await response(scope, receive, send_wrapper)
             else:
-                await self.app(scope, replay, send_wrapper)
+                await self._guarded(scope, replay, send_wrapper)
         finally:
             elapsed = time.perf_counter() - started
             route = _route_template(scope)
@@ -56,6 +56,22 @@ class RequestContext:
             log.info("request", extra={"method": scope["method"], "route": route,
                                        "status": status["code"], "ms": round(elapsed * 1000, 2)})
             request_id_var.reset(token)
+
+    async def _guarded(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run the app; an unexpected exception becomes an opaque 500 with our request id."""
+        started = {"response": False}
+
+        async def tracking_send(message: Message) -> None:
+            started["response"] |= message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:  # the one place that turns a crash into the error shape
+            log.error("unexpected error", extra={"exc_type": type(exc).__name__})
+            if started["response"]:
+                raise
+            await error_response(500, "internal_error", "Internal error.")(scope, receive, send)
 
     async def _bounded_body(self, scope: Scope, receive: Receive) -> Receive | None:
         """Read the body up to the limit; None when it is over (before reading it all)."""

@@ -25,7 +25,10 @@ CONFIG_ENV = "AUTHD_CONFIG_FILE"
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="AUTHD_", extra="forbid", frozen=True)
+    # hide_input_in_errors: a validation error must never print a secret it was given.
+    model_config = SettingsConfigDict(
+        env_prefix="AUTHD_", extra="forbid", frozen=True, hide_input_in_errors=True
+    )
 
     mode: Literal["development", "production"] = "development"
     data_dir: Path = Path("data")

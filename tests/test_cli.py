@@ -1,0 +1,96 @@
+"""The `authd` command, run in-process against a real SQLite data dir."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from typer.main import get_command
+from typer.testing import CliRunner
+
+from authd.cli import app
+
+KEY = re.compile(r"authd_[A-Za-z0-9]{12}_[A-Za-z0-9_-]+")
+
+
+@pytest.fixture
+def run(tmp_path, monkeypatch):
+    monkeypatch.setenv("AUTHD_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("AUTHD_DATABASE_URL", raising=False)
+    monkeypatch.delenv("AUTHD_MASTER_KEY", raising=False)
+
+    def invoke(*args: str):
+        return CliRunner().invoke(app, list(args))
+
+    return invoke
+
+
+def test_init_prints_the_first_key_once(run, tmp_path):
+    first = run("init")
+    assert first.exit_code == 0 and len(KEY.findall(first.output)) == 1
+    again = run("init")
+    assert again.exit_code == 0 and not KEY.findall(again.output)
+    key_file = tmp_path / "data" / "dev-master.key"
+    assert key_file.stat().st_mode & 0o777 == 0o600
+
+
+def test_relying_party_lifecycle(run):
+    run("init")
+    added = run("rp", "add", "cash-transfer", "--name", "Cash transfer", "--factors", "otp",
+                "--scopes", "auth,introspect")
+    assert added.exit_code == 0, added.output
+    key_id = KEY.search(added.output).group(0).split("_")[1]
+    listed = run("rp", "list").output
+    assert "cash-transfer" in listed and f"key {key_id}" in listed and "active" in listed
+    assert KEY.search(listed) is None  # never a secret
+    assert run("rp", "revoke-key", key_id).exit_code == 0
+    assert "revoked" in run("rp", "list").output
+    assert run("rp", "revoke-key", "nosuchkey000").exit_code == 1
+    dup = run("rp", "add", "cash-transfer", "--name", "again")
+    assert dup.exit_code == 1 and "already exists" in dup.output
+    bad = run("rp", "add", "x", "--name", "y", "--factors", "iris")
+    assert bad.exit_code == 2
+
+
+def test_identity_and_vid_commands(run):
+    added = run("identity", "add", "--name", "Amina", "--phone", "+212612345678",
+                "--dob", "1984-03-02")
+    assert added.exit_code == 0, added.output
+    uin = added.output.strip().splitlines()[-1]
+    shown = run("identity", "show", uin)
+    assert shown.exit_code == 0 and "+212*******78" in shown.output
+    assert "612345678" not in shown.output
+    vid = run("vid", "create", uin, "--ttl", "3600").output.strip().splitlines()[-1]
+    assert len(vid) == 16
+    assert run("vid", "revoke", vid).exit_code == 0
+    assert run("identity", "deactivate", uin).exit_code == 0
+    assert '"deactivated"' in run("identity", "show", uin).output
+    assert run("audit", "verify").exit_code == 0
+
+
+def test_clear_errors(run):
+    bad = run("identity", "show", "234567890123")
+    assert bad.exit_code == 1 and "check digit" in bad.output
+    missing = run("identity", "show", "234567890124")
+    assert missing.exit_code == 1 and "No active identity" in missing.output
+    assert run("identity", "add", "--dob", "yesterday").exit_code == 2
+
+
+def test_production_without_master_key_refuses(run, monkeypatch):
+    monkeypatch.setenv("AUTHD_MODE", "production")
+    result = run("init")
+    assert result.exit_code == 2 and "AUTHD_MASTER_KEY is required" in result.output
+
+
+def _commands(group, prefix=()):
+    for name, command in getattr(group, "commands", {}).items():
+        yield (*prefix, name)
+        yield from _commands(command, (*prefix, name))
+
+
+def test_help_on_every_command(run):
+    paths = list(_commands(get_command(app)))
+    assert {("serve",), ("init",), ("rp", "add"), ("audit", "verify")} <= set(paths)
+    for path in paths:
+        result = run(*path, "--help")
+        assert result.exit_code == 0 and "Usage" in result.output, path

@@ -1,0 +1,66 @@
+"""Decision thresholds read from a calibration file measured on real photos.
+
+`benchmarks/lfw_verify.py` writes `matching/data/calibration.json`: for one model, the
+distance threshold at which the measured false-match rate (impostor pairs accepted) is at
+most each listed FMR. A 1:1 verifier takes the threshold for its FMR target; a 1:N search
+over N identities takes the one for FPIR / N, since FPIR ~ 1 - (1 - FMR)^N ~ N x FMR.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_PATH = Path(__file__).with_name("data") / "calibration.json"
+
+
+class CalibrationMissing(RuntimeError):
+    """No calibration file, or none for this model: the server cannot decide safely."""
+
+
+@dataclass(frozen=True)
+class OperatingPoint:
+    fmr: float
+    threshold: float
+    fnmr: float
+
+
+@dataclass(frozen=True)
+class Threshold:
+    value: float
+    fmr: float  # the measured FMR this threshold was chosen at
+    extrapolated: bool  # the target was below what the data could measure
+
+
+@dataclass(frozen=True)
+class Calibration:
+    model_id: str
+    points: tuple[OperatingPoint, ...]  # sorted by fmr, ascending
+    impostor_pairs: int
+
+    def threshold_for(self, fmr_target: float) -> Threshold:
+        """The threshold of the largest measured FMR not above the target (conservative)."""
+        eligible = [p for p in self.points if p.fmr <= fmr_target]
+        if eligible:
+            best = eligible[-1]
+            return Threshold(best.threshold, best.fmr, extrapolated=False)
+        lowest = self.points[0]
+        return Threshold(lowest.threshold, lowest.fmr, extrapolated=True)
+
+    def dedup_threshold(self, fpir_target: float, gallery_size: int) -> Threshold:
+        return self.threshold_for(fpir_target / max(gallery_size, 1))
+
+
+def load_calibration(model_id: str, path: Path = DEFAULT_PATH) -> Calibration:
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise CalibrationMissing(f"no calibration file at {path}") from exc
+    if data.get("model_id") != model_id:
+        raise CalibrationMissing(f"{path} calibrates {data.get('model_id')}, not {model_id}")
+    points = sorted((OperatingPoint(float(p["fmr"]), float(p["threshold"]), float(p["fnmr"]))
+                     for p in data["points"]), key=lambda p: p.fmr)
+    if not points:
+        raise CalibrationMissing(f"{path} lists no operating points")
+    return Calibration(model_id, tuple(points), int(data.get("impostor_pairs", 0)))

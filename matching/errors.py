@@ -1,0 +1,69 @@
+"""Errors of the face pipeline.
+
+Each class carries a stable ``code`` (a word, never a number), the HTTP ``status_code`` the
+service answers with, and a default ``message`` a counter clerk can act on. Messages are
+fixed text: they never contain image bytes, pixel values or template values.
+"""
+
+from __future__ import annotations
+
+
+class MatchingError(Exception):
+    """Base of every error raised by ``matching``."""
+
+    code: str = "matching_error"
+    status_code: int = 422
+    message: str = "The photo could not be processed. Retake the photo and try again."
+
+    def __init__(self, message: str | None = None) -> None:
+        self.message = message or type(self).message
+        super().__init__(self.message)
+
+
+class ImageTooLarge(MatchingError):
+    code = "image_too_large"
+    status_code = 413
+    message = "The photo file is too large. Send a smaller photo (lower resolution or size)."
+
+
+class ImageUnreadable(MatchingError):
+    code = "image_unreadable"
+    message = "The photo could not be read. Send a complete JPEG, PNG, WebP or GIF photo."
+
+
+class FaceNotFound(MatchingError):
+    code = "face_not_found"
+    message = "No face was found. Retake the photo facing the camera with the whole face visible."
+
+
+class MultipleFaces(MatchingError):
+    code = "multiple_faces"
+    message = "More than one face is in the photo. Retake it with only one person in the frame."
+
+
+class FaceTooSmall(MatchingError):
+    code = "face_too_small"
+    message = "The face is too small. Move the camera closer so the face fills more of the photo."
+
+
+class ImageTooDark(MatchingError):
+    code = "image_too_dark"
+    message = "The face is too dark. Retake the photo with more light on the face."
+
+
+class ImageOverexposed(MatchingError):
+    code = "image_overexposed"
+    message = "The face is overexposed. Retake the photo away from direct light or glare."
+
+
+class ImageBlurry(MatchingError):
+    code = "image_blurry"
+    message = "The photo is blurry. Hold the camera still and retake the photo in focus."
+
+
+class TemplateInvalid(MatchingError):
+    """A stored template is corrupt or was made by another model: a server-side problem."""
+
+    code = "template_invalid"
+    status_code = 500
+    message = "The stored face template cannot be used. The face must be enrolled again."

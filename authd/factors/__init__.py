@@ -1,0 +1,47 @@
+"""Authentication factors: each checks its evidence for one identity and returns a
+`FactorResult`, or raises `FactorFailed` (a `Refused`: the client sees only
+`authentication_failed`; the reason goes to the audit log).
+
+A checker is `check(ctx: FactorContext, evidence) -> FactorResult`; authd.authentication
+maps factor names to checkers. Adding a factor (face) = one module here + one map entry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from authd.clients import Client
+from authd.exceptions import Refused
+from authd.otp import Purpose
+from authd.state import AppState
+from authd.storage.models import Identity
+
+
+class FactorFailed(Refused):
+    """A factor's evidence did not verify; `reason` is for the audit log only."""
+
+
+@dataclass(frozen=True)
+class FactorResult:
+    factor: str
+    ok: bool
+    reason: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)  # audit-safe facts (never evidence)
+
+
+@dataclass(frozen=True)
+class FactorContext:
+    session: Session
+    state: AppState
+    client: Client
+    identity: Identity
+    txn_id: str | None
+    purpose: Purpose
+    now: int
+
+
+Checker = Callable[[FactorContext, Any], FactorResult]

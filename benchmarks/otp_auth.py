@@ -1,0 +1,296 @@
+"""OTP authentication throughput: authd under real uvicorn on loopback vs a bare endpoint.
+
+For 1 and 2 workers (`authd serve --workers N`, SQLite in a temp data dir; uvicorn's default
+loop/HTTP: uvloop + httptools):
+- complete OTP flows per second (POST /v1/otp, read the code from the outbox file,
+  POST /v1/authenticate), p50/p99 per flow, an async httpx client with bounded concurrency
+  over a bounded duration;
+- the same client doing two POSTs to a bare FastAPI endpoint (benchmarks/bare_app.py) under
+  the same server: the ceiling, and the ratio;
+- keep-alive latency of the bare endpoint with one sequential client (the Nagle/delayed-ACK
+  40 ms stall would show here as p50 ~40 ms).
+Then token verifications per second through keys.verify_jwt vs raw Ed25519 verification.
+
+    python benchmarks/otp_auth.py [--seconds 8] [--concurrency 16]
+Writes benchmarks/results/otp_auth.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+RESULTS = ROOT / "benchmarks" / "results" / "otp_auth.json"
+CODE = re.compile(r"\b(\d{6})\b")
+OPEN_LIMITS = {  # throughput, not throttling, is measured here (the limiter still runs)
+    "AUTHD_RATE_ID_PER_MINUTE": "1000000", "AUTHD_RATE_ID_BURST": "1000000",
+    "AUTHD_RATE_RP_PER_SECOND": "1000000", "AUTHD_RATE_RP_BURST": "1000000",
+    "AUTHD_OTP_RESEND_COOLDOWN_SECONDS": "0", "AUTHD_LOG_LEVEL": "WARNING",
+    "AUTHD_FACES_ENABLED": "false",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def env_for(data_dir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTHD_")}
+    env.update(OPEN_LIMITS, AUTHD_DATA_DIR=str(data_dir))
+    return env
+
+
+def first_key(data_dir: Path) -> str:
+    out = subprocess.run([str(BIN / "authd"), "init"], env=env_for(data_dir),  # noqa: S603
+                         check=True, capture_output=True, text=True).stdout
+    match = re.search(r"authd_[A-Za-z0-9]{12}_[A-Za-z0-9_-]+", out)
+    assert match, out
+    return match.group(0)
+
+
+def start(cmd: list[str], env: dict[str, str], port: int) -> subprocess.Popen:
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL,  # noqa: S603
+                            stderr=subprocess.PIPE, cwd=ROOT)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                time.sleep(0.5 if "--workers" in " ".join(cmd) else 0.1)  # let workers boot
+                return proc
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError(f"server did not start: {proc.stderr.read().decode()[-2000:]}")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+class Outbox:
+    """Tails data_dir/outbox.jsonl (the embedded SMS gateway) and maps txn_id -> code."""
+
+    def __init__(self, path: Path) -> None:
+        self.path, self.offset, self.codes, self.partial = path, 0, {}, b""
+
+    def _read(self) -> None:
+        if not self.path.exists():
+            return
+        with self.path.open("rb") as f:
+            f.seek(self.offset)
+            data = f.read()
+        self.offset += len(data)
+        lines = (self.partial + data).split(b"\n")
+        self.partial = lines.pop()
+        for line in lines:
+            msg = json.loads(line)
+            self.codes[msg["txn_id"]] = CODE.search(msg["text"]).group(1)
+
+    async def code(self, txn_id: str, timeout: float = 10) -> str:
+        deadline = time.monotonic() + timeout
+        while txn_id not in self.codes:
+            if time.monotonic() > deadline:
+                raise TimeoutError(txn_id)
+            self._read()
+            if txn_id not in self.codes:
+                await asyncio.sleep(0.0005)
+        return self.codes.pop(txn_id)
+
+
+def summary(latencies: list[float], seconds: float, errors: int) -> dict[str, float]:
+    ordered = sorted(latencies)
+    pick = (lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000) \
+        if ordered else (lambda q: float("nan"))
+    return {"per_second": round(len(latencies) / seconds, 1), "p50_ms": round(pick(0.5), 2),
+            "p99_ms": round(pick(0.99), 2), "count": len(latencies), "errors": errors}
+
+
+async def drive(flow, workers: int, seconds: float) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    latencies: list[float] = []
+    errors = 0
+    deadline = time.perf_counter() + seconds
+
+    async def worker(i: int) -> None:
+        nonlocal errors
+        n = 0
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            try:
+                await flow(i, n)
+                latencies.append(time.perf_counter() - started)
+            except Exception:
+                errors += 1
+            n += 1
+
+    began = time.perf_counter()
+    await asyncio.gather(*(worker(i) for i in range(workers)))
+    return summary(latencies, time.perf_counter() - began, errors)
+
+
+async def enroll_pool(http: httpx.AsyncClient, headers: dict, n: int) -> list[str]:
+    async def one(i: int) -> str:
+        r = await http.post("/v1/identities", headers=headers,
+                            json={"name": f"Bench {i}", "phone": f"+2126{i:08d}"})
+        r.raise_for_status()
+        return r.json()["uin"]
+
+    return list(await asyncio.gather(*(one(i) for i in range(n))))
+
+
+async def bench_authd(port: int, data_dir: Path, key: str, args) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    headers = {"Authorization": f"Bearer {key}"}
+    outbox = Outbox(data_dir / "outbox.jsonl")
+    limits = httpx.Limits(max_connections=args.concurrency)
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", limits=limits,
+                                 timeout=30) as http:
+        per_worker = 4  # one live OTP per person and program: workers never share a person
+        pool = await enroll_pool(http, headers, args.concurrency * per_worker)
+
+        async def flow(i: int, n: int) -> None:
+            uin = pool[i * per_worker + n % per_worker]
+            r = await http.post("/v1/otp", headers=headers, json={
+                "individual_id": uin, "id_type": "uin", "channels": ["sms"]})
+            r.raise_for_status()
+            txn = r.json()["txn_id"]
+            r = await http.post("/v1/authenticate", headers=headers, json={
+                "individual_id": uin, "id_type": "uin", "txn_id": txn,
+                "factors": {"otp": await outbox.code(txn)}})
+            r.raise_for_status()
+
+        await drive(flow, args.concurrency, 1.0)  # warm-up
+        return await drive(flow, args.concurrency, args.seconds)
+
+
+async def bench_bare(port: int, args, concurrency: int, seconds: float) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    limits = httpx.Limits(max_connections=concurrency)
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", limits=limits,
+                                 timeout=30) as http:
+        async def flow(i: int, n: int) -> None:  # two requests, as an OTP flow makes
+            for _ in range(2):
+                (await http.post("/bare", json={"individual_id": "234567890124"})) \
+                    .raise_for_status()
+
+        await drive(flow, concurrency, 1.0)
+        return await drive(flow, concurrency, seconds)
+
+
+async def keepalive_latency(port: int, path: str, seconds: float = 2.0) -> dict[str, float]:
+    """One client, one kept-alive connection, sequential small POSTs."""
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+        latencies, deadline = [], time.perf_counter() + seconds
+        await http.post(path, json={"a": 1})
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            await http.post(path, json={"a": 1})
+            latencies.append(time.perf_counter() - started)
+    return summary(latencies, seconds, 0)
+
+
+def run_servers(workers: int, args) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    with tempfile.TemporaryDirectory(prefix="authd-bench-") as tmp:
+        data_dir = Path(tmp) / "data"
+        key = first_key(data_dir)
+        port, bare_port = free_port(), free_port()
+        authd = start([str(BIN / "authd"), "serve", "--port", str(port), "--workers",
+                       str(workers)], env_for(data_dir), port)
+        bare = start([str(BIN / "uvicorn"), "benchmarks.bare_app:app", "--port",
+                      str(bare_port), "--workers", str(workers), "--no-access-log",
+                      "--log-level", "warning"], env_for(data_dir), bare_port)
+        try:
+            flows = asyncio.run(bench_authd(port, data_dir, key, args))
+            ceiling = asyncio.run(bench_bare(bare_port, args, args.concurrency, args.seconds))
+            nagle = asyncio.run(keepalive_latency(bare_port, "/bare"))
+        finally:
+            stop(authd)
+            stop(bare)
+    ratio = flows["per_second"] / ceiling["per_second"] if ceiling["per_second"] else 0
+    return {"workers": workers, "otp_flows": flows, "bare_flows": ceiling,
+            "ratio": round(ratio, 3), "bare_keepalive_sequential": nagle}
+
+
+def token_verification(seconds: float = 2.0) -> dict[str, float]:
+    from keys import KeyRing, sign_jwt, verify_jwt
+
+    with tempfile.TemporaryDirectory() as tmp:
+        ring = KeyRing.load_or_create(Path(tmp) / "ring", b"\x11" * 32, int(time.time()))
+    key, now = ring.active, int(time.time())
+    claims = {"iss": "https://authd.local", "aud": "program-a", "sub": "x" * 32, "iat": now,
+              "nbf": now, "exp": now + 300, "jti": "j" * 24, "amr": ["otp"],
+              "acr": "urn:authd:acr:1", "txn": "t" * 24}
+    token = sign_jwt(claims, key, typ="authd-id+jwt")
+    public = key.public_key
+    lookup = {key.kid: public}.get
+    signing_input, _, sig = token.rpartition(".")
+    from keys.encoding import b64url_decode
+
+    signature, message = b64url_decode(sig), signing_input.encode()
+
+    def rate(fn) -> float:  # type: ignore[no-untyped-def]
+        n, deadline = 0, time.perf_counter() + seconds
+        began = time.perf_counter()
+        while time.perf_counter() < deadline:
+            for _ in range(100):
+                fn()
+            n += 100
+        return n / (time.perf_counter() - began)
+
+    ours = rate(lambda: verify_jwt(token, keys=lookup, audience="program-a",
+                                   issuer="https://authd.local", now=now, typ="authd-id+jwt"))
+    raw = rate(lambda: public.verify(signature, message))
+    return {"authd_verify_jwt_per_second": round(ours), "raw_ed25519_per_second": round(raw),
+            "ratio": round(ours / raw, 3)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    args = parser.parse_args()
+    runs = [run_servers(w, args) for w in args.workers]
+    tokens = token_verification()
+    print(f"\nOTP flows (request + outbox + authenticate), SQLite, concurrency "
+          f"{args.concurrency}, {args.seconds:.0f} s; uvicorn (uvloop + httptools)")
+    print(f"{'workers':>7} | {'authd flows/s':>13} {'p50 ms':>7} {'p99 ms':>7} {'err':>4} | "
+          f"{'bare flows/s':>12} {'p50 ms':>7} {'p99 ms':>7} | {'ratio':>6} | "
+          f"{'bare keep-alive p50/p99 ms':>26}")
+    for run in runs:
+        f, b, k = run["otp_flows"], run["bare_flows"], run["bare_keepalive_sequential"]
+        print(f"{run['workers']:>7} | {f['per_second']:>13} {f['p50_ms']:>7} {f['p99_ms']:>7} "
+              f"{f['errors']:>4} | {b['per_second']:>12} {b['p50_ms']:>7} {b['p99_ms']:>7} | "
+              f"{run['ratio']:>6} | {k['p50_ms']:>12} / {k['p99_ms']:<11}")
+    print(f"\nToken verification: keys.verify_jwt {tokens['authd_verify_jwt_per_second']}/s, "
+          f"raw Ed25519 {tokens['raw_ed25519_per_second']}/s, ratio {tokens['ratio']}")
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps({
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
+                    "platform": platform.platform()},
+        "concurrency": args.concurrency, "seconds": args.seconds, "database": "sqlite",
+        "server": "uvicorn, loop auto (uvloop), http auto (httptools)",
+        "runs": runs, "token_verification": tokens}, indent=2) + "\n")
+    print(f"\nwrote {RESULTS.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()

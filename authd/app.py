@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 
 from fastapi import FastAPI
 
-from authd import __version__, errors, logs
+from authd import __version__, errors, keyring, logs
 from authd.clock import Clock
+from authd.faces import FaceService, close_faces, open_faces
 from authd.metrics import Metrics
 from authd.middleware import RequestContext
-from authd.routes import identities, ops
+from authd.routes import auth, identities, ops, resident, tokens
+from authd.routes import faces as face_routes
+from authd.schemas import API_ERRORS
 from authd.settings import Settings
 from authd.state import AppState, open_state
 
 Opener = Callable[[Settings, Clock | None], AppState]
 
 
-def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
+               faces: FaceService | None = None) -> FastAPI:
+    """The app; `faces` lets a caller share one loaded face service (tests, benchmarks)."""
     settings = settings or Settings()
     metrics = Metrics()
 
@@ -28,9 +34,16 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         state = open_state(settings, clock)
         state.metrics = metrics
         app.state.authd = state
+        upkeep = keyring.start_upkeep(state)
+        face_tasks = await open_faces(state, faces)
         try:
             yield
         finally:
+            for task in (upkeep, *face_tasks):
+                task.cancel()
+                with suppress(asyncio.CancelledError):
+                    await task
+            close_faces(state, owned=faces is None)
             state.close()
 
     app = FastAPI(
@@ -40,5 +53,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     errors.install(app)
     app.add_middleware(RequestContext, metrics=metrics, max_body_bytes=settings.max_body_bytes)
     app.include_router(ops.router)
-    app.include_router(identities.router)
+    app.include_router(identities.router, responses=API_ERRORS)
+    app.include_router(tokens.router)
+    app.include_router(auth.router, responses=API_ERRORS)
+    app.include_router(resident.router, responses=API_ERRORS)
+    app.include_router(face_routes.router, responses=API_ERRORS)
     return app

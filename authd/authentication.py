@@ -24,6 +24,7 @@ from authd.clients import Client
 from authd.decision import Decision, Policy, admissible, decide
 from authd.exceptions import FactorNotSupported, Refused
 from authd.factors import Checker, FactorContext
+from authd.factors import face as face_factor
 from authd.factors import otp as otp_factor
 from authd.identities import IdType
 from authd.state import AppState
@@ -34,8 +35,8 @@ from authd.tokens import IssuedToken, issue_token
 T = TypeVar("T")
 ACTION = "authenticate"
 
-# One entry per supported factor; the face factor adds "face": face_factor.check.
-CHECKERS: Mapping[str, Checker] = {"otp": otp_factor.check}
+# One entry per supported factor.
+CHECKERS: Mapping[str, Checker] = {"otp": otp_factor.check, "face": face_factor.check}
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,8 @@ def audited(
             append(session, ctx, AuditRecord(
                 action, "failure", reason=refusal.reason, uin=trace.uin,
                 factor=attempt.factor_names,
-                detail={"txn_id": attempt.txn_id, "id_type": attempt.id_type, **trace.detail},
+                detail={"txn_id": attempt.txn_id, "id_type": attempt.id_type, **trace.detail,
+                        **getattr(refusal, "detail", {})},
             ), now)
             failure = refusal
     raise failure

@@ -16,7 +16,7 @@ import typer
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
-from authd import audit, clients, identities
+from authd import audit, cli_faces, cli_keys, clients, identities
 from authd.audit import AuditContext, AuditRecord
 from authd.exceptions import AuthdError
 from authd.settings import Settings
@@ -33,6 +33,8 @@ app.add_typer(rp_app, name="rp")
 app.add_typer(identity_app, name="identity")
 app.add_typer(vid_app, name="vid")
 app.add_typer(audit_app, name="audit")
+cli_keys.register(app)  # `authd keys …`, `authd token verify`
+app.command("enroll-batch")(cli_faces.enroll_batch)
 
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="overrides AUTHD_DATA_DIR")]
 

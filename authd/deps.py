@@ -11,7 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from authd.audit import AuditContext
 from authd.clients import Client, authenticate
 from authd.clock import Clock
-from authd.exceptions import InvalidClient
+from authd.exceptions import InsufficientScope, InvalidClient
 from authd.logs import request_id_var
 from authd.settings import Settings
 from authd.state import AppState
@@ -43,7 +43,7 @@ Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 def get_client(state: StateDep, clock: ClockDep, credentials: Credentials) -> Client:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise InvalidClient()
-    with transaction(state.db) as session:
+    with transaction(state.db_read) as session:
         return authenticate(session, credentials.credentials, clock.now())
 
 
@@ -55,10 +55,20 @@ def require(scope: str) -> Callable[[Client], Client]:
     return checked
 
 
+def require_any(*scopes: str) -> Callable[[Client], Client]:
+    def checked(client: Annotated[Client, Depends(get_client)]) -> Client:
+        if not client.scopes & set(scopes):
+            raise InsufficientScope()
+        return client
+
+    return checked
+
+
 EnrollClient = Annotated[Client, Depends(require("enroll"))]
 AuthClient = Annotated[Client, Depends(require("auth"))]
 IntrospectClient = Annotated[Client, Depends(require("introspect"))]
 AdminClient = Annotated[Client, Depends(require("admin"))]
+RevokeClient = Annotated[Client, Depends(require_any("auth", "introspect"))]
 
 
 def audit_context(state: StateDep, client: Annotated[Client, Depends(get_client)]) -> AuditContext:

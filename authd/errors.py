@@ -29,8 +29,10 @@ HTTP_CODES = {
 }
 
 
-def error_response(status: int, code: str, message: str, headers: dict | None = None) -> JSONResponse:
-    body = {"error": {"code": code, "message": message, "request_id": request_id_var.get()}}
+def error_response(status: int, code: str, message: str, headers: dict | None = None,
+                   details: dict[str, Any] | None = None) -> JSONResponse:
+    error = {"code": code, "message": message, "request_id": request_id_var.get()}
+    body = {"error": {**(details or {}), **error}}
     return JSONResponse(body, status_code=status, headers=headers)
 
 
@@ -39,8 +41,10 @@ async def _ours(_: Request, exc: Exception) -> JSONResponse:
     if status >= 500:
         log.error("server-side failure", extra={"code": code})
         return error_response(status, code, "Internal error.")
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return error_response(status, code, str(exc.args[0]) if exc.args else code, headers)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
+    headers.update(getattr(exc, "headers", None) or {})  # e.g. Retry-After on a 429
+    return error_response(status, code, str(exc.args[0]) if exc.args else code, headers,
+                          getattr(exc, "details", None))
 
 
 def _where(error: dict[str, Any]) -> str:

@@ -61,8 +61,32 @@ class AuthenticationFailed(AuthdError):
     code, status_code, message = "authentication_failed", 401, "Authentication failed."
 
 
+class Refused(AuthenticationFailed):
+    """An authentication refused for `reason`: the reason goes to the audit log only.
+
+    The client sees the one opaque `authentication_failed` body whatever the reason; the
+    message never carries it.
+    """
+
+    def __init__(self, reason: str, factor: str | None = None) -> None:
+        super().__init__()
+        self.reason, self.factor = reason, factor
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.reason!r})"
+
+
+class FactorNotSupported(AuthdError):
+    code, status_code, message = "factor_not_supported", 422, "This factor is not supported yet."
+
+
 class RateLimited(AuthdError):
     code, status_code, message = "rate_limited", 429, "Too many requests; retry later."
+
+    def __init__(self, retry_after: int = 1) -> None:
+        super().__init__()
+        self.retry_after = max(1, int(retry_after))
+        self.headers = {"Retry-After": str(self.retry_after)}
 
 
 class BodyTooLarge(AuthdError):

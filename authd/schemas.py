@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, EmailStr, Field
 
 from authd.masking import mask_email, mask_phone
 from authd.storage.models import Identity, Vid
 from authd.uin import mask_uin
+
+
+def _iso_date(value: object) -> object:
+    """Dates arrive as "YYYY-MM-DD" (the documented format), never as a number of seconds."""
+    if isinstance(value, int | float):
+        raise ValueError("a date is written YYYY-MM-DD")
+    return value
 
 
 class Strict(BaseModel):
@@ -20,7 +27,7 @@ class IdentityIn(Strict):
     uin: str | None = Field(None, description="12 digits ending in a Verhoeff check digit; "
                             "issued when absent", examples=["234567890124"])
     name: str | None = Field(None, max_length=200)
-    date_of_birth: date | None = None
+    date_of_birth: Annotated[date | None, BeforeValidator(_iso_date)] = None
     sex: Literal["F", "M", "X"] | None = None
     phone: str | None = Field(None, pattern=r"^\+?[0-9 ]{6,20}$")
     email: EmailStr | None = None
@@ -28,7 +35,7 @@ class IdentityIn(Strict):
 
 class IdentityOut(BaseModel):
     uin: str
-    status: Literal["active", "deactivated"]
+    status: Literal["active", "deactivated", "pending", "rejected"]
     name: str | None
     date_of_birth: date | None
     sex: str | None
@@ -69,3 +76,63 @@ class VidOut(BaseModel):
 class Health(BaseModel):
     status: Literal["ok", "unavailable"]
     checks: dict[str, str] = {}
+
+
+class ErrorBody(BaseModel):
+    code: str = Field(description="a word a client can act on, e.g. otp_expired")
+    message: str
+    request_id: str
+
+
+class ErrorOut(BaseModel):
+    """The one error shape of every endpoint."""
+
+    error: ErrorBody
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, object]]:
+    """OpenAPI `responses=` entries documenting the error shape for ``statuses``."""
+    return {status: {"model": ErrorOut} for status in statuses}
+
+
+# What any authenticated /v1 endpoint may answer besides its success (documented so that
+# clients and schemathesis know the error shape): bad JSON, no/bad key, scope, not found,
+# conflict, body too large, validation, rate limit.
+API_ERRORS = error_responses(400, 401, 403, 404, 409, 413, 422, 429)
+COMMON_ERRORS = error_responses(400, 401, 403, 413, 422, 429)
+
+
+class TokenIn(Strict):
+    token: str = Field(min_length=1, max_length=8192)
+    token_type_hint: str | None = Field(None, max_length=64)
+
+
+class IntrospectionOut(BaseModel):
+    """RFC 7662 §2.2: only ``active`` for an inactive token, the claims for an active one."""
+
+    active: bool
+    token_type: str | None = None
+    iss: str | None = None
+    aud: str | None = None
+    sub: str | None = None
+    iat: int | None = None
+    nbf: int | None = None
+    exp: int | None = None
+    jti: str | None = None
+    amr: list[str] | None = None
+    acr: str | None = None
+    txn: str | None = None
+    uin: str | None = Field(None, description="only where the relying party's policy allows")
+
+
+class Jwk(BaseModel):
+    kty: Literal["OKP"]
+    crv: Literal["Ed25519"]
+    x: str
+    kid: str
+    use: Literal["sig"]
+    alg: Literal["EdDSA"]
+
+
+class Jwks(BaseModel):
+    keys: list[Jwk]

@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     otp_notifier: Literal["outbox", "webhook"] = "outbox"
     otp_webhook_url: str | None = None
     otp_webhook_secret: SecretStr | None = None
+    otp_webhook_tries: int = Field(3, ge=1, le=10)
+    otp_webhook_backoff_seconds: float = Field(0.2, ge=0, le=30)
+    otp_webhook_timeout_seconds: float = Field(5.0, gt=0, le=60)
     rate_id_per_minute: float = Field(10, gt=0)
     rate_id_burst: int = Field(10, ge=1)
     rate_rp_per_second: float = Field(200, gt=0)
@@ -62,13 +65,18 @@ class Settings(BaseSettings):
     max_consecutive_failures: int = Field(100, ge=1, le=100)
 
     # faces
+    faces_enabled: bool = True
+    index_save_seconds: int = Field(60, ge=1)
     face_fmr_target: float = Field(1e-3, gt=0, lt=1)
+    face_calibration_file: Path | None = Field(None, description="default: the one shipped "
+                                                "in matching/data, made by lfw_verify.py")
     face_max_image_bytes: int = Field(10 * 1024 * 1024, ge=1024)
     face_max_image_pixels: int = Field(40_000_000, ge=10_000)
     face_workers: int = Field(2, ge=1, le=64)
     face_keep_photos: bool = False
     index_kind: Literal["flat", "hnsw", "ivf"] = "flat"
-    dedup_threshold: float | None = Field(None, gt=0, lt=2)
+    dedup_threshold: float | None = Field(None, gt=0, lt=2, description="overrides calibration")
+    dedup_fpir_target: float = Field(1e-2, gt=0, lt=1)
     dedup_top_k: int = Field(10, ge=1, le=100)
 
     @classmethod

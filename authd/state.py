@@ -5,19 +5,27 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from authd.clock import Clock
 from authd.metrics import Metrics
+from authd.notify import build_notifier
+from authd.ratelimit import build_limiter
 from authd.settings import Settings
 from authd.storage.db import make_engine, migrate, session_factory
-from keys import KeyRing, Sealer, SealingKeyStore, generate_master_key, hash_secret
+from authd.vault import TemplateVault
+from keys import KeyRing, SealingKeyStore, generate_master_key, hash_secret
 from keys import parse_master_key
 from keys.keyfile import atomic_write
+
+if TYPE_CHECKING:
+    from authd.faces import FaceService
+    from authd.gallery import Gallery
 
 log = logging.getLogger("authd.state")
 DEV_MASTER_KEY_FILE = "dev-master.key"
@@ -50,11 +58,22 @@ class AppState:
     clock: Clock
     secrets: DerivedSecrets
     keyring: KeyRing
-    sealer: Sealer
+    sealer: TemplateVault
     metrics: Metrics
     extras: dict[str, Any] = field(default_factory=dict)
+    faces: FaceService | None = None  # opened by the app's lifespan (models are heavy)
+    gallery: Gallery | None = None
+
+    @cached_property
+    def db_read(self) -> sessionmaker[Session]:
+        """Sessions for reads only: on SQLite they never wait for a writer."""
+        return session_factory(self.engine, readonly=True)
 
     def close(self) -> None:
+        for extra in self.extras.values():  # e.g. the notifier's worker, the Redis client
+            close = getattr(extra, "close", None)
+            if callable(close):
+                close()
         self.engine.dispose()
 
 
@@ -90,9 +109,16 @@ def open_state(settings: Settings, clock: Clock | None = None) -> AppState:
     engine, db = open_database(settings)
     keyring = KeyRing.load_or_create(data_dir / "signing-keys", master, clock.now())
     keyring.rotate_if_due(clock.now(), settings.key_rotation_days * 86400)
-    sealer = SealingKeyStore(data_dir / "sealing-keys", master).load_or_create()
+    sealing_dir = data_dir / "sealing-keys"
+    sealer = TemplateVault(SealingKeyStore(sealing_dir, master), sealing_dir)
     return AppState(
         settings=settings, engine=engine, db=db, clock=clock,
         secrets=DerivedSecrets.from_master(master), keyring=keyring, sealer=sealer,
-        metrics=Metrics(),
+        metrics=Metrics(), extras=otp_extras(settings, engine, data_dir),
     )
+
+
+def otp_extras(settings: Settings, engine: Engine, data_dir: Path) -> dict[str, Any]:
+    """The OTP notifier (delivery off the request path) and the rate limiter."""
+    return {"notifier": build_notifier(settings, data_dir),
+            "ratelimiter": build_limiter(settings, engine)}

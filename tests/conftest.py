@@ -56,7 +56,7 @@ def clock() -> Clock:
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str) -> Settings:
     return Settings(data_dir=tmp_path / "data", database_url=database_url,
-                    master_key=MASTER_KEY, log_level="INFO")
+                    master_key=MASTER_KEY, log_level="INFO", faces_enabled=False)
 
 
 @pytest.fixture
@@ -97,3 +97,32 @@ def enroll_headers(state: AppState) -> dict[str, str]:
 @pytest.fixture
 def admin_headers(state: AppState) -> dict[str, str]:
     return bearer(make_key(state, ["admin", "enroll"], rp_id="registry-admin"))
+
+
+@pytest.fixture(scope="session")
+def face_service():
+    """One loaded face service (dlib models) shared by every face test in the session."""
+    from authd.faces import FaceService
+
+    service = FaceService.start(Settings(face_workers=2))
+    yield service
+    service.close()
+
+
+@pytest.fixture
+def face_client(settings: Settings, clock: Clock, face_service) -> Iterator[TestClient]:
+    app = create_app(settings.model_copy(update={"faces_enabled": True}), clock=clock,
+                     faces=face_service)
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def face_state(face_client: TestClient) -> AppState:
+    return face_client.app.state.authd  # type: ignore[attr-defined]
+
+
+def photo_b64(path: Path) -> dict[str, str]:
+    import base64
+
+    return {"image_b64": base64.b64encode(path.read_bytes()).decode()}

@@ -5,12 +5,14 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, status
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field, model_validator
 
 from authd import challenges, throttle
 from authd.authentication import Attempt, authenticate
 from authd.challenges import OtpRequest
 from authd.deps import AuditCtx, AuthClient, ClockDep, StateDep
+from authd.routes.faces import b64_photo, extract
 from authd.schemas import Strict
 
 router = APIRouter(prefix="/v1", tags=["authentication"])
@@ -90,13 +92,20 @@ def request_otp(
 
 
 @router.post("/authenticate", response_model=AuthenticateOut)
-def authenticate_person(
+async def authenticate_person(
     body: AuthenticateIn, client: AuthClient, state: StateDep, clock: ClockDep, audit: AuditCtx
 ) -> AuthenticateOut:
-    """200 with a signed token, or 401 `authentication_failed` whatever the reason."""
+    """200 with a signed token, or 401 `authentication_failed` whatever the reason; a face
+    photo the quality gate refuses is a 422 with its code (the clerk retakes the photo)."""
     now = clock.now()
-    throttle.admit_call(state, client.rp_id, body.id_type, body.individual_id, now)
-    attempt = Attempt(body.individual_id, body.id_type, body.txn_id, body.factors.evidence())
-    token = authenticate(state, client, attempt, audit, now)
+    await run_in_threadpool(throttle.admit_call, state, client.rp_id, body.id_type,
+                            body.individual_id, now)
+    evidence = body.factors.evidence()
+    if body.factors.face is not None:  # encoded in the face pool, never on the event loop
+        photo = b64_photo(body.factors.face.image_b64, state)
+        uin = body.individual_id if body.id_type == "uin" else None
+        evidence["face"] = await extract(state, photo, audit, "authenticate", uin)
+    attempt = Attempt(body.individual_id, body.id_type, body.txn_id, evidence)
+    token = await run_in_threadpool(authenticate, state, client, attempt, audit, now)
     return AuthenticateOut(authenticated=True, token=token.token, token_type=token.token_type,
                            expires_at=token.expires_at)

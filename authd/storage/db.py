@@ -45,11 +45,15 @@ def _sqlite_pragmas(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):  # type: ignore[no-untyped-def]
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        readonly = conn.get_execution_options().get("authd_readonly", False)
+        conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
 
 
-def session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
+def session_factory(engine: Engine, *, readonly: bool = False) -> sessionmaker[Session]:
+    """Sessions; `readonly` ones start a deferred transaction on SQLite, so reads never wait
+    for (or block) a writer."""
+    bind = engine.execution_options(authd_readonly=True) if readonly else engine
+    return sessionmaker(bind, expire_on_commit=False)
 
 
 @contextmanager

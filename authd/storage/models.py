@@ -9,6 +9,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Date,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -128,7 +129,18 @@ class OtpTransaction(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     used_at: Mapped[int | None] = mapped_column(Epoch)
     burned: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Set when a newer OTP for the same (identity, relying party) replaced this one.
+    superseded_at: Mapped[int | None] = mapped_column(Epoch)
     __table_args__ = (Index("ix_otp_identity_rp", "identity_id", "rp_id"),)
+
+
+class RateBucket(Base):
+    """One token bucket of the in-database rate limiter (authd.ratelimit.DatabaseLimiter)."""
+
+    __tablename__ = "rate_buckets"
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    tokens: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[float] = mapped_column(Float, index=True)
 
 
 class RevokedToken(Base):
@@ -163,3 +175,16 @@ class DedupCase(Base):
     resolved_by: Mapped[str | None] = mapped_column(String(64))
     resolved_at: Mapped[int | None] = mapped_column(Epoch)
     duplicate_of: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class GalleryChange(Base):
+    """Append-only log of template changes: every replica replays it to keep its index in step.
+
+    Written in the same transaction as the change, so the log is exactly as durable as the
+    database; an index file is only ever a cache of (database state up to some seq).
+    """
+
+    __tablename__ = "gallery_changes"
+    seq: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    identity_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    at: Mapped[int] = mapped_column(Epoch)

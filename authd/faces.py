@@ -1,0 +1,130 @@
+"""The face side of the service: the pipeline in a worker pool, and calibrated thresholds.
+
+Encoding is CPU-bound (0.1-0.3 s a photo): it runs in a bounded pool of threads (dlib
+releases the GIL while it works), never on the event loop; the pool's size bounds how many
+photos are in flight per process, so a burst queues instead of thrashing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from authd.gallery import Gallery
+from authd.settings import Settings
+from authd.state import AppState
+from matching.calibration import Calibration, Threshold, load_calibration
+from matching.encoder import DlibEncoder
+from matching.errors import ImageTooLarge, ImageUnreadable
+from matching.image import ImageLimits
+from matching.index import IndexSettings
+from matching.pipeline import FacePipeline, PipelineSettings
+from matching.templates import Template
+from matching.templates import distance as template_distance
+
+log = logging.getLogger("authd.faces")
+
+
+@dataclass(frozen=True)
+class FaceMatch:
+    distance: float
+    threshold: float
+    matched: bool
+
+
+class FaceService:
+    def __init__(self, settings: Settings, pipeline: FacePipeline, calibration: Calibration) -> None:
+        self.settings = settings
+        self.pipeline = pipeline
+        self.calibration = calibration
+        # Each pool thread keeps its own dlib models (one set must not serve two threads at
+        # once); loading them when the thread starts keeps the first request fast.
+        self.pool = ThreadPoolExecutor(settings.face_workers, thread_name_prefix="face",
+                                       initializer=getattr(pipeline.encoder, "load", None))
+        self.verify_threshold: Threshold = calibration.threshold_for(settings.face_fmr_target)
+        if self.verify_threshold.extrapolated:
+            log.warning("face_fmr_target is below what the calibration data measured",
+                        extra={"fmr_measured": self.verify_threshold.fmr})
+
+    @classmethod
+    def start(cls, settings: Settings) -> FaceService:
+        encoder = DlibEncoder()
+        encoder.load()
+        limits = ImageLimits(max_bytes=settings.face_max_image_bytes,
+                             max_pixels=settings.face_max_image_pixels)
+        pipeline = FacePipeline(encoder, PipelineSettings(limits=limits))
+        calibration = (load_calibration(encoder.model_id, settings.face_calibration_file)
+                       if settings.face_calibration_file else load_calibration(encoder.model_id))
+        return cls(settings, pipeline, calibration)
+
+    @property
+    def model_id(self) -> str:
+        return self.pipeline.encoder.model_id
+
+    async def extract(self, data: bytes) -> Template:
+        """The photo's template, computed in the pool; a MatchingError for a bad photo."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.pool, self.pipeline.extract, data)
+
+    def compare(self, probe: Template, enrolled: Template) -> FaceMatch:
+        distance = template_distance(probe, enrolled)  # refuses templates of other models
+        threshold = self.verify_threshold.value
+        return FaceMatch(distance, threshold, distance < threshold)
+
+    def dedup_threshold(self, gallery_size: int) -> Threshold:
+        if self.settings.dedup_threshold is not None:
+            return Threshold(self.settings.dedup_threshold, float("nan"), extrapolated=False)
+        return self.calibration.dedup_threshold(self.settings.dedup_fpir_target, gallery_size)
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+
+def decode_b64_image(text: str, limit: int) -> bytes:
+    """Base64 photo from JSON; the size is checked before decoding."""
+    if len(text) > limit * 4 // 3 + 4:
+        raise ImageTooLarge()
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ImageUnreadable("The photo is not valid base64.") from exc
+
+
+def attach_faces(state: AppState, faces: FaceService | None = None) -> Gallery:
+    """Load the face service (unless given) and open the gallery, checked against the database."""
+    settings = state.settings
+    state.faces = faces or FaceService.start(settings)
+    gallery = Gallery(state.db_read, state.sealer, IndexSettings(kind=settings.index_kind),
+                      settings.data_dir / "faces.index")
+    status = gallery.open()
+    log.info("face gallery open", extra={"count": status.count, "rebuilt": status.rebuilt})
+    state.gallery = gallery
+    state.extras.setdefault("readiness", {})["index"] = lambda: "ok"
+    return gallery
+
+
+async def open_faces(state: AppState, faces: FaceService | None) -> list[asyncio.Task]:
+    """In the lifespan: attach faces off the event loop; the periodic index save is returned."""
+    if not state.settings.faces_enabled:
+        return []
+    gallery = await asyncio.to_thread(attach_faces, state, faces)
+    return [asyncio.create_task(_save_periodically(gallery, state.settings.index_save_seconds))]
+
+
+async def _save_periodically(gallery: Gallery, seconds: int) -> None:
+    while True:
+        await asyncio.sleep(seconds)
+        await asyncio.to_thread(gallery.catch_up)
+        await asyncio.to_thread(gallery.save)
+
+
+def close_faces(state: AppState, *, owned: bool) -> None:
+    if state.gallery is not None:
+        state.gallery.catch_up()
+        state.gallery.save()
+    if owned and state.faces is not None:
+        state.faces.close()

@@ -78,6 +78,8 @@ def verify_subject(
     trace.uin = identity.uin
     ctx = FactorContext(session, state, client, identity, attempt.txn_id, purpose, now)
     results = [CHECKERS[name](ctx, attempt.evidence[name]) for name in sorted(attempt.evidence)]
+    for result in results:  # audit-safe facts, e.g. the face distance and threshold
+        trace.detail.update(result.detail)
     decision = decide(results, policy)
     subjects.record_success(session, identity)
     return identity, decision
@@ -132,6 +134,6 @@ def authenticate(
         return token, AuditRecord(
             ACTION, "success", uin=identity.uin, factor=attempt.factor_names,
             detail={"txn_id": txn, "id_type": attempt.id_type, "acr": decision.acr,
-                    "jti": token.jti})
+                    "jti": token.jti, **trace.detail})
 
     return audited(state, ctx, attempt, ACTION, now, work)

@@ -24,10 +24,13 @@ from sqlalchemy import select
 from authd import enrollment, identities
 from authd.audit import AuditContext, AuditRecord, append
 from authd.exceptions import AuthdError
+from authd.faces import pipeline_settings
 from authd.state import AppState
 from authd.storage.db import transaction
 from authd.storage.models import DedupCase, Identity
+from matching import worker
 from matching.errors import MatchingError
+from matching.pipeline import PipelineSettings
 from matching.templates import Template
 
 BATCH_ACTOR = "cli-enroll-batch"
@@ -61,33 +64,21 @@ def read_manifest(path: Path) -> list[Row]:
                 for n, r in enumerate(reader, start=2)]
 
 
-_worker_pipeline = None
-
-
-def _init_worker() -> None:
-    global _worker_pipeline
-    from matching.encoder import DlibEncoder
-    from matching.pipeline import FacePipeline
-
-    encoder = DlibEncoder()
-    encoder.load()
-    _worker_pipeline = FacePipeline(encoder)
-
-
 def _encode(path: Path) -> Template | str:
-    """The template, or the refusal code (errors cross the process boundary as words)."""
+    """In a worker: the template, or the refusal code."""
     try:
-        return _worker_pipeline.extract(path.read_bytes())  # type: ignore[union-attr]
+        return worker.extract(path.read_bytes())
     except MatchingError as exc:
         return exc.code
     except OSError:
         return "image_missing"
 
 
-def encode_all(paths: list[Path], processes: int) -> Iterator[Template | str]:
+def encode_all(paths: list[Path], processes: int,
+               settings: PipelineSettings) -> Iterator[Template | str]:
     """Templates in input order, computed on `processes` cores."""
     context = multiprocessing.get_context("spawn")  # no forked locks or model state
-    with context.Pool(processes, initializer=_init_worker) as pool:
+    with context.Pool(processes, initializer=worker.init, initargs=(settings,)) as pool:
         yield from pool.imap(_encode, paths, chunksize=4)
 
 
@@ -144,7 +135,8 @@ def run_batch(state: AppState, manifest: Path, *, processes: int | None = None,
     progress(len(outcomes))
     valid, invalid = _validate(todo)
     outcomes += invalid
-    templates = encode_all([r.image for r in valid], processes or os.cpu_count() or 1)
+    templates = encode_all([r.image for r in valid], processes or os.cpu_count() or 1,
+                           pipeline_settings(state.settings))
     for row, template in zip(valid, templates, strict=True):
         outcomes.append(_one(state, row, template))
         progress(1)
@@ -178,7 +170,8 @@ def _one(state: AppState, row: Row, template: Template | str) -> Outcome:
 def write_report(outcomes: list[Outcome], stem: Path) -> dict:
     counts = Counter(o.outcome for o in outcomes)
     refusals = Counter(o.code for o in outcomes if o.outcome in ("refused", "invalid"))
-    summary = {"rows": len(outcomes), "by_outcome": dict(counts), "refusals_by_code": dict(refusals)}
+    summary = {"rows": len(outcomes), "by_outcome": dict(counts),
+               "refusals_by_code": dict(refusals)}
     with stem.with_suffix(".csv").open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=["line", "uin", "outcome", "code", "case_id"])
         writer.writeheader()

@@ -1,8 +1,9 @@
 """The face side of the service: the pipeline in a worker pool, and calibrated thresholds.
 
-Encoding is CPU-bound (0.1-0.3 s a photo): it runs in a bounded pool of threads (dlib
-releases the GIL while it works), never on the event loop; the pool's size bounds how many
-photos are in flight per process, so a burst queues instead of thrashing.
+Encoding is CPU-bound (0.1-0.3 s a photo) and dlib holds the GIL while it encodes, so it
+runs in a pool of worker processes (matching.worker), never on the event loop nor in a
+thread that would stall it. The pool's size bounds the photos in flight per server process:
+a burst queues instead of thrashing.
 """
 
 from __future__ import annotations
@@ -11,18 +12,20 @@ import asyncio
 import base64
 import binascii
 import logging
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from multiprocessing import get_context
 
 from authd.gallery import Gallery
 from authd.settings import Settings
 from authd.state import AppState
+from matching import worker
 from matching.calibration import Calibration, Threshold, load_calibration
 from matching.encoder import DlibEncoder
 from matching.errors import ImageTooLarge, ImageUnreadable
 from matching.image import ImageLimits
 from matching.index import IndexSettings
-from matching.pipeline import FacePipeline, PipelineSettings
+from matching.pipeline import PipelineSettings
 from matching.templates import Template
 from matching.templates import distance as template_distance
 
@@ -37,14 +40,12 @@ class FaceMatch:
 
 
 class FaceService:
-    def __init__(self, settings: Settings, pipeline: FacePipeline, calibration: Calibration) -> None:
-        self.settings = settings
-        self.pipeline = pipeline
-        self.calibration = calibration
-        # Each pool thread keeps its own dlib models (one set must not serve two threads at
-        # once); loading them when the thread starts keeps the first request fast.
-        self.pool = ThreadPoolExecutor(settings.face_workers, thread_name_prefix="face",
-                                       initializer=getattr(pipeline.encoder, "load", None))
+    def __init__(self, settings: Settings, pipeline_settings: PipelineSettings,
+                 model_id: str, calibration: Calibration) -> None:
+        self.settings, self.model_id, self.calibration = settings, model_id, calibration
+        # spawn, not fork: the server process has threads and open sockets.
+        self.pool = ProcessPoolExecutor(settings.face_workers, mp_context=get_context("spawn"),
+                                        initializer=worker.init, initargs=(pipeline_settings,))
         self.verify_threshold: Threshold = calibration.threshold_for(settings.face_fmr_target)
         if self.verify_threshold.extrapolated:
             log.warning("face_fmr_target is below what the calibration data measured",
@@ -52,23 +53,22 @@ class FaceService:
 
     @classmethod
     def start(cls, settings: Settings) -> FaceService:
-        encoder = DlibEncoder()
-        encoder.load()
-        limits = ImageLimits(max_bytes=settings.face_max_image_bytes,
-                             max_pixels=settings.face_max_image_pixels)
-        pipeline = FacePipeline(encoder, PipelineSettings(limits=limits))
-        calibration = (load_calibration(encoder.model_id, settings.face_calibration_file)
-                       if settings.face_calibration_file else load_calibration(encoder.model_id))
-        return cls(settings, pipeline, calibration)
-
-    @property
-    def model_id(self) -> str:
-        return self.pipeline.encoder.model_id
+        """Start the worker processes and wait until each has loaded its models."""
+        model_id = DlibEncoder.model_id
+        calibration = (load_calibration(model_id, settings.face_calibration_file)
+                       if settings.face_calibration_file else load_calibration(model_id))
+        service = cls(settings, pipeline_settings(settings), model_id, calibration)
+        for ready in [service.pool.submit(worker.ping) for _ in range(settings.face_workers)]:
+            ready.result(timeout=120)
+        return service
 
     async def extract(self, data: bytes) -> Template:
         """The photo's template, computed in the pool; a MatchingError for a bad photo."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.pool, self.pipeline.extract, data)
+        return await loop.run_in_executor(self.pool, worker.extract, data)
+
+    def extract_sync(self, data: bytes) -> Template:
+        return self.pool.submit(worker.extract, data).result()
 
     def compare(self, probe: Template, enrolled: Template) -> FaceMatch:
         distance = template_distance(probe, enrolled)  # refuses templates of other models
@@ -82,6 +82,11 @@ class FaceService:
 
     def close(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)
+
+
+def pipeline_settings(settings: Settings) -> PipelineSettings:
+    return PipelineSettings(limits=ImageLimits(max_bytes=settings.face_max_image_bytes,
+                                               max_pixels=settings.face_max_image_pixels))
 
 
 def decode_b64_image(text: str, limit: int) -> bytes:

@@ -98,7 +98,7 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, object]]:
 # What any authenticated /v1 endpoint may answer besides its success (documented so that
 # clients and schemathesis know the error shape): bad JSON, no/bad key, scope, not found,
 # conflict, body too large, validation, rate limit.
-API_ERRORS = error_responses(400, 401, 403, 404, 409, 413, 422, 429)
+API_ERRORS = error_responses(400, 401, 403, 404, 409, 413, 422, 429, 503)
 COMMON_ERRORS = error_responses(400, 401, 403, 413, 422, 429)
 
 

@@ -109,6 +109,7 @@ async def extract(state: AppState, photo: Awaitable[bytes], ctx: AuditContext, a
     """The photo's template; a refused photo (unreadable, too large, failing the quality
     gate) is audited and re-raised: the clerk retakes it."""
     if state.faces is None:
+        photo.close()  # type: ignore[attr-defined]  # never awaited: say so, quietly
         raise FacesUnavailable()
     try:
         return await state.faces.extract(await photo)

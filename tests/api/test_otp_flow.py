@@ -244,11 +244,11 @@ def test_locked_otp_fails_with_auth_type_locked(client, state):
         assert s.get(OtpTransaction, txn).used_at is None  # the evidence was not spent
 
 
-def test_face_factor_not_supported_yet_and_bad_requests(client, state):
+def test_face_factor_without_face_matching_and_bad_requests(client, state):
     uin, headers = enroll(client, state), counter(state)
     body = {"individual_id": uin, "id_type": "uin", "factors": {"face": {"image_b64": "AAAA"}}}
-    r = client.post("/v1/authenticate", json=body, headers=headers)
-    assert r.status_code == 422 and r.json()["error"]["code"] == "factor_not_supported"
+    r = client.post("/v1/authenticate", json=body, headers=headers)  # faces_enabled=False
+    assert r.status_code == 503 and r.json()["error"]["code"] == "faces_unavailable"
     for bad in ({"individual_id": uin, "id_type": "uin", "factors": {}},
                 {"individual_id": uin, "id_type": "uin", "factors": {"otp": "123456"}},
                 {"individual_id": uin, "id_type": "uin", "txn_id": "abcdefgh",

@@ -21,12 +21,12 @@ from tests.conftest import MASTER_KEY, bearer, make_key
 pytestmark = pytest.mark.filterwarnings("ignore")
 
 # The schema is read at collection time (schemathesis parametrizes from it), from the very app
-# the fixture below then starts. The face model is not loaded here: its routes would answer
-# 503 faces_unavailable, so they are left to the face tests with the real model.
+# the fixture below then starts, with the real face model: the face routes are fuzzed too
+# (random bytes as photos must be 4xx image_unreadable, never a 500).
 DATA = Path(tempfile.mkdtemp(prefix="authd-schemathesis-")) / "data"
 APP = create_app(Settings(data_dir=DATA, master_key=MASTER_KEY, database_url=None,
-                          faces_enabled=False))
-schema = schemathesis.openapi.from_asgi("/openapi.json", APP).exclude(tag="faces")
+                          faces_enabled=True, face_workers=1))
+schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
 # A schema-valid body may still break a rule no JSON Schema states (a UIN's Verhoeff check
 # digit, an unknown txn_id): a 4xx for it is right, so that one check does not apply.
 NOT_APPLICABLE = [positive_data_acceptance]

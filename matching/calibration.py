@@ -9,6 +9,7 @@ over N identities takes the one for FPIR / N, since FPIR ~ 1 - (1 - FMR)^N ~ N x
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,13 +41,18 @@ class Calibration:
     impostor_pairs: int
 
     def threshold_for(self, fmr_target: float) -> Threshold:
-        """The threshold of the largest measured FMR not above the target (conservative)."""
-        eligible = [p for p in self.points if p.fmr <= fmr_target]
-        if eligible:
-            best = eligible[-1]
-            return Threshold(best.threshold, best.fmr, extrapolated=False)
-        lowest = self.points[0]
-        return Threshold(lowest.threshold, lowest.fmr, extrapolated=True)
+        """The threshold for the target FMR: interpolated between the two measured points
+        around it, linearly in log(FMR) (the impostor tail is close to log-linear there);
+        below the lowest measured point, that point's threshold, flagged `extrapolated`."""
+        lowest, highest = self.points[0], self.points[-1]
+        if fmr_target < lowest.fmr:
+            return Threshold(lowest.threshold, lowest.fmr, extrapolated=True)
+        if fmr_target >= highest.fmr:
+            return Threshold(highest.threshold, highest.fmr, extrapolated=False)
+        above = next(i for i, p in enumerate(self.points) if p.fmr > fmr_target)
+        lo, hi = self.points[above - 1], self.points[above]
+        w = (math.log(fmr_target) - math.log(lo.fmr)) / (math.log(hi.fmr) - math.log(lo.fmr))
+        return Threshold(lo.threshold + w * (hi.threshold - lo.threshold), fmr_target, False)
 
     def dedup_threshold(self, fpir_target: float, gallery_size: int) -> Threshold:
         return self.threshold_for(fpir_target / max(gallery_size, 1))

@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import re
 import secrets
+import threading
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -37,6 +38,7 @@ class Client:
     min_acr: int
     token_ttl_seconds: int
     uin_in_token: bool
+    key_expires_at: int = 0
 
     def require(self, scope: str) -> None:
         if scope not in self.scopes:
@@ -113,7 +115,33 @@ def authenticate(session: Session, presented: str | None, now: int) -> Client:
         rp_id=rp.id, rp_name=rp.name, key_id=key.key_id, scopes=frozenset(key.scopes),
         allowed_factors=tuple(rp.allowed_factors), min_acr=rp.min_acr,
         token_ttl_seconds=rp.token_ttl_seconds, uin_in_token=rp.uin_in_token,
+        key_expires_at=key.expires_at,
     )
+
+
+class ClientCache:
+    """API keys that authenticated in the last `ttl` seconds: spares a database read per call.
+
+    Entries are keyed by a hash of the presented key (never the key itself) and never outlive
+    the key's expiry; a revocation reaches every process within `ttl` seconds (0: no cache).
+    """
+
+    def __init__(self, ttl: int, size: int = 4096) -> None:
+        self.ttl, self.size = ttl, size
+        self._entries: dict[str, tuple[Client, int]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, presented: str, now: int) -> Client | None:
+        entry = self._entries.get(_hash(presented)) if self.ttl else None
+        return entry[0] if entry and now < entry[1] else None
+
+    def put(self, presented: str, client: Client, now: int) -> None:
+        if not self.ttl:
+            return
+        with self._lock:
+            if len(self._entries) >= self.size:
+                self._entries.clear()  # a burst of distinct keys: start over, stay bounded
+            self._entries[_hash(presented)] = (client, min(now + self.ttl, client.key_expires_at))
 
 
 def list_relying_parties(session: Session) -> list[tuple[RelyingParty, list[ApiKey]]]:

@@ -43,8 +43,14 @@ Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 def get_client(state: StateDep, clock: ClockDep, credentials: Credentials) -> Client:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise InvalidClient()
+    presented, now = credentials.credentials, clock.now()
+    cached = state.client_cache.get(presented, now)
+    if cached is not None:
+        return cached
     with transaction(state.db_read) as session:
-        return authenticate(session, credentials.credentials, clock.now())
+        client = authenticate(session, presented, now)
+    state.client_cache.put(presented, client, now)
+    return client
 
 
 def require(scope: str) -> Callable[[Client], Client]:

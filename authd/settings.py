@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     max_body_bytes: int = Field(12 * 1024 * 1024, ge=1024)
     api_key_ttl_days: int = Field(365, ge=1)
+    api_key_cache_seconds: int = Field(5, ge=0, le=300, description="a revoked key may still "
+                                       "work this long in a process that used it (0: never)")
 
     # tokens and keys
     token_ttl_default_seconds: int = Field(300, ge=30, le=3600)

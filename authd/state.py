@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from authd.clients import ClientCache
 from authd.clock import Clock
 from authd.metrics import Metrics
 from authd.notify import build_notifier
@@ -61,6 +62,7 @@ class AppState:
     sealer: TemplateVault
     metrics: Metrics
     extras: dict[str, Any] = field(default_factory=dict)
+    client_cache: ClientCache = field(default_factory=lambda: ClientCache(0))
     faces: FaceService | None = None  # opened by the app's lifespan (models are heavy)
     gallery: Gallery | None = None
 
@@ -115,6 +117,7 @@ def open_state(settings: Settings, clock: Clock | None = None) -> AppState:
         settings=settings, engine=engine, db=db, clock=clock,
         secrets=DerivedSecrets.from_master(master), keyring=keyring, sealer=sealer,
         metrics=Metrics(), extras=otp_extras(settings, engine, data_dir),
+        client_cache=ClientCache(settings.api_key_cache_seconds),
     )
 
 

@@ -55,6 +55,9 @@ class DedupSearchOut(BaseModel):
     candidates: list[CandidateOut]
     threshold_fmr: float | None = Field(description="per-comparison false-match rate the "
                                         "threshold was calibrated at (null when set by hand)")
+    threshold_extrapolated: bool = Field(description="the FPIR target at this gallery size "
+                                         "needs a lower FMR than the calibration measured: the "
+                                         "lowest measured point is used")
 
 
 class CaseOut(BaseModel):
@@ -187,7 +190,8 @@ def _search(state: AppState, client: Client, ctx: AuditContext, template: Templa
     append_alone(state.db, ctx, AuditRecord("dedup.search", "success",
                                             detail={"candidates": len(views)}), now)
     fmr = None if threshold.fmr != threshold.fmr else threshold.fmr  # NaN: set by hand
-    return DedupSearchOut(candidates=[CandidateOut(**v) for v in views], threshold_fmr=fmr)
+    return DedupSearchOut(candidates=[CandidateOut(**v) for v in views], threshold_fmr=fmr,
+                          threshold_extrapolated=threshold.extrapolated)
 
 
 @router.get("/dedup/cases", response_model=list[CaseOut], responses=FACE_ERRORS)

@@ -118,3 +118,19 @@ def test_api_keys_and_scopes(client, state, clock):
     clock.offset = 31 * 86400
     r = client.post("/v1/identities", json={}, headers=bearer(expiring))
     assert r.status_code == 401 and r.json()["error"]["code"] == "invalid_client"
+
+
+def test_api_key_cache_bounds_revocation_delay(client, state, clock):
+    """A key used just before its revocation keeps working in this process for at most
+    api_key_cache_seconds; a key never seen here is refused at once."""
+    from authd import clients
+
+    key = make_key(state, ["enroll"])
+    assert client.post("/v1/identities", json={}, headers=bearer(key)).status_code == 201
+    with transaction(state.db) as s:
+        clients.revoke_key(s, key.split("_")[1], clock.now())
+    ttl = state.settings.api_key_cache_seconds
+    assert ttl > 0
+    clock.offset += ttl
+    r = client.post("/v1/identities", json={}, headers=bearer(key))
+    assert r.status_code == 401 and r.json()["error"]["code"] == "invalid_client"

@@ -1,0 +1,148 @@
+"""Enrollment throughput (photos per second) against the raw encoding rate, in one run.
+
+    python benchmarks/enroll_throughput.py              # 120 LFW people
+    python benchmarks/enroll_throughput.py --people 30  # quick check
+
+Four ways of turning the same N photos of N different people into enrolled templates:
+
+1. raw encoding, 1 process: FacePipeline.extract in a loop (the ceiling of one core);
+2. raw encoding, 2 processes: matching.worker in a 2-process pool (the ceiling of the machine);
+3. `authd enroll-batch --processes 1` and `--processes 2` (encode + 1:N dedup + seal + store
+   + audit, in a fresh data directory each);
+4. HTTP: POST /v1/identities then PUT /v1/identities/{uin}/face from 4 concurrent clients,
+   against `authd serve --workers 1` and `--workers 2` (each worker with its face pool).
+
+Prints a table of photos/s and the ratio to the matching raw rate; writes
+benchmarks/results/enroll_throughput.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import multiprocessing
+import platform
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.face_speed import (  # noqa: E402
+    AUTHD, b64, choose_people, init_data_dir, running_server, server_env,
+)
+from benchmarks.lfw_data import RESULTS  # noqa: E402
+from matching import worker  # noqa: E402
+from matching.pipeline import PipelineSettings  # noqa: E402
+
+
+def raw_rate(photos: list[bytes], processes: int) -> float:
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(processes, initializer=worker.init, initargs=(PipelineSettings(),)) as pool:
+        pool.map(worker.ping, range(processes))  # models loaded before the clock starts
+        started = time.perf_counter()
+        for _ in pool.imap(_extract_or_code, photos, chunksize=4):
+            pass
+        return len(photos) / (time.perf_counter() - started)
+
+
+def _extract_or_code(data: bytes) -> str:
+    try:
+        worker.extract(data)
+        return "ok"
+    except Exception as exc:  # a refused photo still cost its encoding time
+        return type(exc).__name__
+
+
+def batch_rate(people: list[tuple[str, bytes, bytes]], processes: int) -> dict:
+    from authd.uin import new_uin
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        rows = []
+        for i, (_, photo, _) in enumerate(people):
+            path = root / f"p{i}.jpg"
+            path.write_bytes(photo)
+            rows.append((new_uin(), path.name))
+        manifest = root / "m.csv"
+        with manifest.open("w", newline="") as handle:
+            csv.writer(handle).writerows([("uin", "image"), *rows])
+        data_dir = root / "data"
+        init_data_dir(data_dir)
+        started = time.perf_counter()
+        subprocess.run(  # noqa: S603 - our own CLI, fixed argv
+            [str(AUTHD), "enroll-batch", str(manifest), "--processes", str(processes)],
+            env=server_env(data_dir), check=True, capture_output=True, timeout=3600)
+        seconds = time.perf_counter() - started
+        report = json.loads((root / "m-report.json").read_text())["summary"]
+    return {"photos_per_s": len(people) / seconds, "seconds": seconds, "summary": report,
+            "note": "wall time of the whole command, including start-up and model loading"}
+
+
+def http_rate(people: list[tuple[str, bytes, bytes]], workers: int, clients: int = 4) -> dict:
+    import httpx
+
+    with tempfile.TemporaryDirectory() as tmp:
+        data_dir = Path(tmp) / "data"
+        key = init_data_dir(data_dir)
+        with running_server(data_dir, workers) as base:
+            queue = list(enumerate(people))
+            lock, statuses = threading.Lock(), []
+
+            def run() -> None:
+                with httpx.Client(base_url=base, timeout=120,
+                                  headers={"Authorization": f"Bearer {key}"}) as http:
+                    while True:
+                        with lock:
+                            if not queue:
+                                return
+                            _, (_, photo, _) = queue.pop()
+                        uin = http.post("/v1/identities", json={}).json()["uin"]
+                        r = http.put(f"/v1/identities/{uin}/face", json={"image_b64": b64(photo)})
+                        with lock:
+                            statuses.append(r.status_code)
+
+            threads = [threading.Thread(target=run) for _ in range(clients)]
+            started = time.perf_counter()
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            seconds = time.perf_counter() - started
+    counts = {str(s): statuses.count(s) for s in sorted(set(statuses))}
+    return {"photos_per_s": len(people) / seconds, "seconds": seconds, "statuses": counts}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--people", type=int, default=120)
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    people = choose_people(args.people, args.seed)
+    photos = [p[1] for p in people]
+    raw = {1: raw_rate(photos, 1), 2: raw_rate(photos, 2)}
+    rows = [("raw encoding", 1, raw[1], 1.0), ("raw encoding", 2, raw[2], 1.0)]
+    result: dict = {"people": len(people), "raw_photos_per_s": raw, "batch": {}, "http": {}}
+    for n in (1, 2):
+        result["batch"][n] = batch_rate(people, n)
+        rows.append(("enroll-batch --processes", n, result["batch"][n]["photos_per_s"],
+                     result["batch"][n]["photos_per_s"] / raw[n]))
+    for n in (1, 2):
+        result["http"][n] = http_rate(people, n)
+        rows.append(("HTTP, uvicorn --workers", n, result["http"][n]["photos_per_s"],
+                     result["http"][n]["photos_per_s"] / raw[n]))
+    result["machine"] = {"cpus": multiprocessing.cpu_count(), "python": platform.python_version()}
+    print(f"{'path':<28}{'n':>3}{'photos/s':>10}{'vs raw (same n)':>18}")
+    for name, n, rate, ratio in rows:
+        print(f"{name:<28}{n:>3}{rate:>10.2f}{ratio:>18.2f}")
+    out = RESULTS / "enroll_throughput.json"
+    out.write_text(json.dumps(result, indent=2, default=str))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from authd.exceptions import IdentityNotFound, InvalidRequest, UinTaken, VidNotFound
+from authd.gallery import record_change
 from authd.storage.models import Identity, Vid
 from authd.uin import new_uin, new_vid, validate_uin, validate_vid
 
@@ -64,9 +65,12 @@ def get_by_uin(session: Session, uin: str) -> Identity:
 
 
 def deactivate(session: Session, uin: str, now: int) -> Identity:
+    """Deactivate; its face leaves every replica's index (through the gallery change log)."""
     identity = get_by_uin(session, uin)
     identity.status = "deactivated"
     identity.updated_at = now
+    if identity.template is not None:
+        record_change(session, identity.id, now)
     return identity
 
 

@@ -23,6 +23,13 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class PhotoIn(Strict):
+    image_b64: str = Field(min_length=1, description="the photo (JPEG, PNG, WebP, GIF), base64")
+
+    def __repr__(self) -> str:
+        return "PhotoIn(...)"
+
+
 class IdentityIn(Strict):
     uin: str | None = Field(None, description="12 digits ending in a Verhoeff check digit; "
                             "issued when absent", examples=["234567890124"])
@@ -31,6 +38,9 @@ class IdentityIn(Strict):
     sex: Literal["F", "M", "X"] | None = None
     phone: str | None = Field(None, pattern=r"^\+?[0-9 ]{6,20}$")
     email: EmailStr | None = None
+    face: PhotoIn | None = Field(None, description="enroll a face at once (1:N dedup first); "
+                                 "a possible duplicate answers 409 and leaves the identity "
+                                 "pending until the dedup case is resolved")
 
 
 class IdentityOut(BaseModel):

@@ -20,8 +20,7 @@ from authd.ratelimit import build_limiter
 from authd.settings import Settings
 from authd.storage.db import make_engine, migrate, session_factory
 from authd.vault import TemplateVault
-from keys import KeyRing, SealingKeyStore, generate_master_key, hash_secret
-from keys import parse_master_key
+from keys import KeyRing, SealingKeyStore, generate_master_key, hash_secret, parse_master_key
 from keys.keyfile import atomic_write
 
 if TYPE_CHECKING:

@@ -151,19 +151,19 @@ def _store_face(state: AppState, client: Client, ctx: AuditContext, uin: str,
 
 
 def enroll_or_open_case(state: AppState, session, client: Client, ctx: AuditContext,
-                        identity: Identity, template: Template, now: int
-                        ) -> PossibleDuplicate | None:
-    """Store the template, or open a dedup case and return the 409 to raise after commit."""
+                        identity: Identity, template: Template, now: int,
+                        action: str = "face.enroll") -> PossibleDuplicate | None:
+    """Store the template, or open a dedup case and return the 409 to raise after commit;
+    either way the call's one audit event, named `action`."""
     enrollment.lock_gallery(session)
     candidates = enrollment.find_duplicates(state, session, template, exclude=identity.id)
     if not candidates:
         enrollment.store_template(state, session, identity, template, now)
-        append(session, ctx, AuditRecord("face.enroll", "success", uin=identity.uin,
-                                         factor="face"), now)
+        append(session, ctx, AuditRecord(action, "success", uin=identity.uin, factor="face"), now)
         return None
     case = enrollment.open_case(state, session, identity, template, candidates,
                                 client.key_id, now)
-    append(session, ctx, AuditRecord("face.enroll", "refused", reason="possible_duplicate",
+    append(session, ctx, AuditRecord(action, "refused", reason="possible_duplicate",
                                      uin=identity.uin, factor="face",
                                      detail={"case": case.id, "candidates": len(candidates)}), now)
     views = enrollment.candidate_views(session, candidates, reveal_uin="admin" in client.scopes)

@@ -3,27 +3,54 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, status
+from fastapi.concurrency import run_in_threadpool
 
 from authd import identities
-from authd.audit import AuditRecord, append
+from authd.audit import AuditContext, AuditRecord, append
+from authd.clients import Client
 from authd.deps import AuditCtx, ClockDep, EnrollClient, StateDep
 from authd.identities import NewIdentity
+from authd.routes.faces import b64_photo, enroll_or_open_case, extract
 from authd.schemas import IdentityIn, IdentityOut, VidIn, VidOut
+from authd.state import AppState
 from authd.storage.db import transaction
+from matching.templates import Template
 
 router = APIRouter(prefix="/v1", tags=["identities"])
 
 
 @router.post("/identities", status_code=status.HTTP_201_CREATED, response_model=IdentityOut)
-def create_identity(
+async def create_identity(
     body: IdentityIn, client: EnrollClient, state: StateDep, clock: ClockDep, audit: AuditCtx
 ) -> IdentityOut:
-    now = clock.now()
+    """Create an identity (UIN issued when absent), with a face when one is given."""
+    template = None
+    if body.face is not None:  # encoded first: a refused photo creates nothing
+        template = await extract(state, b64_photo(body.face.image_b64, state), audit,
+                                 "identity.create", body.uin)
+    return await run_in_threadpool(_create, state, client, audit, body, template, clock.now())
+
+
+def _create(state: AppState, client: Client, audit: AuditContext, body: IdentityIn,
+            template: Template | None, now: int) -> IdentityOut:
     with transaction(state.db) as session:
         identity = identities.create_identity(
-            session, NewIdentity(**body.model_dump(exclude_none=True)), now)
-        append(session, audit, AuditRecord("identity.create", "success", uin=identity.uin), now)
-        return IdentityOut.of(identity)
+            session, NewIdentity(**body.model_dump(exclude_none=True, exclude={"face"})), now)
+        duplicate = None
+        if template is None:
+            append(session, audit, AuditRecord("identity.create", "success", uin=identity.uin),
+                   now)
+        else:
+            duplicate = enroll_or_open_case(state, session, client, audit, identity, template,
+                                            now, action="identity.create")
+            if duplicate is not None:
+                identity.status = "pending"  # nothing is enrolled until the case is resolved
+        out = IdentityOut.of(identity)
+    if duplicate is not None:
+        raise duplicate
+    if template is not None and state.gallery is not None:
+        state.gallery.catch_up()
+    return out
 
 
 @router.get("/identities/{uin}", response_model=IdentityOut)

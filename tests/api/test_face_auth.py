@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from tests.api.otp_kit import (
-    assert_refused, code_of, counter, enroll, events, reasons, txn_of,
+    assert_refused,
+    code_of,
+    counter,
+    enroll,
+    events,
+    reasons,
+    txn_of,
 )
 from tests.api.token_kit import parts
 from tests.conftest import bearer, make_key, photo_b64

@@ -212,3 +212,45 @@ def test_reseal_while_serving(face_client, keys, faces_dir, face_state, settings
         assert not face_state.sealer.needs_reseal(row.template)
     face_state.gallery.rebuild()  # every template opens after the reseal
     assert len(face_state.gallery.index) == 2
+
+
+def test_create_with_face_and_pending_duplicate(face_client, keys, faces_dir, face_state):
+    r = face_client.post("/v1/identities", headers=keys["enroll"], json={
+        "name": "Barack", "face": photo_b64(faces_dir / "samples/obama/obama.jpg")})
+    assert r.status_code == 201 and r.json()["has_face"] and r.json()["status"] == "active"
+    first = r.json()["uin"]
+    again = face_client.post("/v1/identities", headers=keys["admin1"], json={
+        "name": "Barack again", "face": photo_b64(faces_dir / "samples/obama/obama2.jpg")})
+    assert again.status_code == 409, again.text
+    err = again.json()["error"]
+    assert err["code"] == "possible_duplicate" and err["candidates"][0]["uin"] == first
+    pending = face_client.get(f"/v1/identities/{err['uin']}", headers=keys["enroll"]).json()
+    assert pending["status"] == "pending" and pending["has_face"] is False
+    bad = face_client.post("/v1/identities", headers=keys["enroll"], json={
+        "name": "Nobody", "face": photo_b64(faces_dir / "README.md")})
+    assert bad.status_code == 422 and bad.json()["error"]["code"] == "image_unreadable"
+    with transaction(face_state.db) as s:
+        events = s.execute(select(AuditEvent).order_by(AuditEvent.seq)).scalars().all()
+        assert s.query(Identity).count() == 2  # the refused photo created nothing
+    # one event per call: created, possible duplicate, refused photo
+    assert [(e.action, e.outcome, e.reason) for e in events] == [
+        ("identity.create", "success", None),
+        ("identity.create", "refused", "possible_duplicate"),
+        ("identity.create", "refused", "image_unreadable")]
+    done = face_client.post(f"/v1/dedup/cases/{err['case_id']}/resolve", headers=keys["admin2"],
+                            json={"decision": "distinct", "reason": "different people"})
+    assert done.status_code == 200
+    shown = face_client.get(f"/v1/identities/{err['uin']}", headers=keys["enroll"]).json()
+    assert shown["status"] == "active" and shown["has_face"] is True
+
+
+def test_deactivation_removes_the_face_from_the_index(face_client, keys, faces_dir, face_state):
+    uin = new_uin(face_client, keys["enroll"])
+    put_face(face_client, keys["enroll"], uin, faces_dir / "samples/obama/obama.jpg")
+    probe = photo_b64(faces_dir / "samples/obama/obama2.jpg")
+    assert face_client.post("/v1/dedup/search", json=probe, headers=keys["enroll"]).json()[
+        "candidates"]
+    face_client.post(f"/v1/identities/{uin}/deactivate", headers=keys["enroll"])
+    assert face_client.post("/v1/dedup/search", json=probe, headers=keys["enroll"]).json()[
+        "candidates"] == []
+    assert len(face_state.gallery.index) == 0

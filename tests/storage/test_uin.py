@@ -9,7 +9,13 @@ from hypothesis import strategies as st
 from authd.exceptions import InvalidUin, InvalidVid
 from authd.masking import mask_email, mask_phone
 from authd.uin import (
-    mask_uin, new_uin, new_vid, validate_uin, validate_vid, verhoeff_check_digit, verhoeff_valid,
+    mask_uin,
+    new_uin,
+    new_vid,
+    validate_uin,
+    validate_vid,
+    verhoeff_check_digit,
+    verhoeff_valid,
 )
 
 

@@ -56,16 +56,24 @@ def lock_gallery(session: Session) -> None:
 
 
 def store_template(state: AppState, session: Session, identity: Identity, template: Template,
-                   now: int) -> Enrolled:
-    """Seal and store `template` as the identity's current one and log the gallery change."""
+                   now: int, photo: bytes | None = None) -> Enrolled:
+    """Seal and store `template` as the identity's current one and log the gallery change.
+    The photo is kept (sealed) only where `face_keep_photos` asks for it; else it is dropped."""
     identity.template_version = (identity.template_version or 0) + 1
     aad = template_aad(identity.id, identity.template_version)
     identity.template = state.sealer.seal(template.to_bytes(), aad)
+    keep = photo is not None and state.settings.face_keep_photos
+    identity.photo = state.sealer.seal(photo, photo_aad(identity.id, identity.template_version)) \
+        if keep else None
     identity.template_model = template.model_id
     identity.template_quality = _quality(template)
     identity.updated_at = now
     record_change(session, identity.id, now)
     return Enrolled(identity.id, identity.template_version)
+
+
+def photo_aad(identity_id: int, version: int) -> bytes:
+    return f"authd/photo/v1/{identity_id}/{version}".encode()
 
 
 def _quality(template: Template) -> dict:

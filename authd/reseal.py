@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
+from authd.enrollment import pending_aad, photo_aad
 from authd.gallery import template_aad
 from authd.state import AppState
 from authd.storage.db import transaction
@@ -36,12 +37,13 @@ def reseal_all(state: AppState, batch: int = 200) -> ResealReport:
                     aad = template_aad(row.id, row.template_version)
                     row.template = state.sealer.seal(state.sealer.open(row.template, aad), aad)
                     templates += 1
+                if row.photo is not None and state.sealer.needs_reseal(row.photo):
+                    aad = photo_aad(row.id, row.template_version)
+                    row.photo = state.sealer.seal(state.sealer.open(row.photo, aad), aad)
         if not rows:
             break
         last_id = rows[-1].id
     with transaction(state.db) as session:
-        from authd.enrollment import pending_aad
-
         for case in session.execute(select(DedupCase).where(
                 DedupCase.pending_template.is_not(None))).scalars():
             if state.sealer.needs_reseal(case.pending_template):

@@ -107,6 +107,19 @@ async def read_photo(request: Request, state: AppState) -> bytes:
     return decode_b64_image(body["image_b64"], limit)
 
 
+class Photo:
+    """Holds the photo's bytes once read, for a deployment that keeps photos (sealed)."""
+
+    data: bytes | None = None
+
+    async def read(self, source: Awaitable[bytes]) -> bytes:
+        self.data = await source
+        return self.data
+
+    def __repr__(self) -> str:
+        return "Photo(...)"
+
+
 async def extract(state: AppState, photo: Awaitable[bytes], ctx: AuditContext, action: str,
                   uin: str | None = None) -> Template:
     """The photo's template; a refused photo (unreadable, too large, failing the quality
@@ -132,17 +145,21 @@ async def put_face(uin: str, request: Request, client: EnrollClient, state: Stat
                    clock: ClockDep, audit: AuditCtx) -> IdentityOut:
     """Enroll or replace the face of an identity, after a 1:N search for duplicates."""
     identities.validate_uin(uin)
-    template = await extract(state, read_photo(request, state), audit, "face.enroll", uin)
-    return await run_in_threadpool(_store_face, state, client, audit, uin, template, clock.now())
+    photo = Photo()
+    template = await extract(state, photo.read(read_photo(request, state)), audit,
+                             "face.enroll", uin)
+    return await run_in_threadpool(_store_face, state, client, audit, uin, template,
+                                   clock.now(), photo.data)
 
 
 def _store_face(state: AppState, client: Client, ctx: AuditContext, uin: str,
-                template: Template, now: int) -> IdentityOut:
+                template: Template, now: int, photo: bytes | None) -> IdentityOut:
     with transaction(state.db) as session:
         identity = identities.get_by_uin(session, uin)
         if identity.status != "active":
             raise identities.IdentityNotFound()
-        duplicate = enroll_or_open_case(state, session, client, ctx, identity, template, now)
+        duplicate = enroll_or_open_case(state, session, client, ctx, identity, template, now,
+                                        photo=photo)
         out = IdentityOut.of(identity)
     if duplicate is not None:  # raised after the commit: the case and its audit event stay
         raise duplicate
@@ -152,13 +169,14 @@ def _store_face(state: AppState, client: Client, ctx: AuditContext, uin: str,
 
 def enroll_or_open_case(state: AppState, session, client: Client, ctx: AuditContext,
                         identity: Identity, template: Template, now: int,
-                        action: str = "face.enroll") -> PossibleDuplicate | None:
+                        action: str = "face.enroll", photo: bytes | None = None
+                        ) -> PossibleDuplicate | None:
     """Store the template, or open a dedup case and return the 409 to raise after commit;
     either way the call's one audit event, named `action`."""
     enrollment.lock_gallery(session)
     candidates = enrollment.find_duplicates(state, session, template, exclude=identity.id)
     if not candidates:
-        enrollment.store_template(state, session, identity, template, now)
+        enrollment.store_template(state, session, identity, template, now, photo)
         append(session, ctx, AuditRecord(action, "success", uin=identity.uin, factor="face"), now)
         return None
     case = enrollment.open_case(state, session, identity, template, candidates,

@@ -10,7 +10,7 @@ from authd.audit import AuditContext, AuditRecord, append
 from authd.clients import Client
 from authd.deps import AuditCtx, ClockDep, EnrollClient, StateDep
 from authd.identities import NewIdentity
-from authd.routes.faces import b64_photo, enroll_or_open_case, extract
+from authd.routes.faces import Photo, b64_photo, enroll_or_open_case, extract
 from authd.schemas import IdentityIn, IdentityOut, VidIn, VidOut
 from authd.state import AppState
 from authd.storage.db import transaction
@@ -24,15 +24,16 @@ async def create_identity(
     body: IdentityIn, client: EnrollClient, state: StateDep, clock: ClockDep, audit: AuditCtx
 ) -> IdentityOut:
     """Create an identity (UIN issued when absent), with a face when one is given."""
-    template = None
+    template, photo = None, Photo()
     if body.face is not None:  # encoded first: a refused photo creates nothing
-        template = await extract(state, b64_photo(body.face.image_b64, state), audit,
-                                 "identity.create", body.uin)
-    return await run_in_threadpool(_create, state, client, audit, body, template, clock.now())
+        template = await extract(state, photo.read(b64_photo(body.face.image_b64, state)),
+                                 audit, "identity.create", body.uin)
+    return await run_in_threadpool(_create, state, client, audit, body, template, clock.now(),
+                                   photo.data)
 
 
 def _create(state: AppState, client: Client, audit: AuditContext, body: IdentityIn,
-            template: Template | None, now: int) -> IdentityOut:
+            template: Template | None, now: int, photo: bytes | None) -> IdentityOut:
     with transaction(state.db) as session:
         identity = identities.create_identity(
             session, NewIdentity(**body.model_dump(exclude_none=True, exclude={"face"})), now)
@@ -42,7 +43,7 @@ def _create(state: AppState, client: Client, audit: AuditContext, body: Identity
                    now)
         else:
             duplicate = enroll_or_open_case(state, session, client, audit, identity, template,
-                                            now, action="identity.create")
+                                            now, action="identity.create", photo=photo)
             if duplicate is not None:
                 identity.status = "pending"  # nothing is enrolled until the case is resolved
         out = IdentityOut.of(identity)

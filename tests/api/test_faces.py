@@ -254,3 +254,30 @@ def test_deactivation_removes_the_face_from_the_index(face_client, keys, faces_d
     assert face_client.post("/v1/dedup/search", json=probe, headers=keys["enroll"]).json()[
         "candidates"] == []
     assert len(face_state.gallery.index) == 0
+
+
+@pytest.mark.parametrize("keep", [False, True])
+def test_photos_kept_only_when_asked_and_then_sealed(settings, clock, face_service, faces_dir,
+                                                    keep):
+    from fastapi.testclient import TestClient
+
+    from authd.app import create_app
+    from authd.enrollment import photo_aad
+
+    app = create_app(settings.model_copy(update={"faces_enabled": True,
+                                                 "face_keep_photos": keep}),
+                     clock=clock, faces=face_service)
+    path = faces_dir / "samples/obama/obama.jpg"
+    with TestClient(app) as client:
+        state = client.app.state.authd
+        headers = bearer(make_key(state, ["enroll"]))
+        uin = new_uin(client, headers)
+        assert put_face(client, headers, uin, path).status_code == 200
+        with transaction(state.db) as s:
+            row = s.execute(select(Identity).where(Identity.uin == uin)).scalar_one()
+            if not keep:
+                assert row.photo is None
+                return
+            assert path.read_bytes()[200:260] not in row.photo  # sealed, not stored in clear
+            opened = state.sealer.open(row.photo, photo_aad(row.id, row.template_version))
+            assert opened == path.read_bytes()

@@ -1,0 +1,71 @@
+"""The face index file is a cache of the database: missing, corrupt, stale or wrong, the
+gallery opens in step with the database."""
+
+from __future__ import annotations
+
+import pytest
+
+from authd.gallery import Gallery
+from matching.index import IndexSettings
+from tests.conftest import bearer, make_key, photo_b64
+
+PHOTOS = ["samples/obama/obama.jpg", "samples/biden/biden.jpg", "samples/kit_harington/john1.jpeg"]
+
+
+@pytest.fixture
+def enroll(face_client, face_state, faces_dir):
+    headers = bearer(make_key(face_state, ["enroll"]))
+
+    def one(photo: str) -> str:
+        uin = face_client.post("/v1/identities", json={}, headers=headers).json()["uin"]
+        r = face_client.put(f"/v1/identities/{uin}/face", json=photo_b64(faces_dir / photo),
+                            headers=headers)
+        assert r.status_code == 200, r.text
+        return uin
+
+    return one
+
+
+def fresh(state) -> Gallery:
+    return Gallery(state.db_read, state.sealer, IndexSettings(),
+                   state.settings.data_dir / "faces.index")
+
+
+def test_missing_file_is_rebuilt(face_state, enroll):
+    enroll(PHOTOS[0])
+    enroll(PHOTOS[1])
+    status = fresh(face_state).open()
+    assert status.rebuilt and status.count == 2
+
+
+def test_stale_file_is_caught_up_not_rebuilt(face_state, enroll):
+    enroll(PHOTOS[0])
+    face_state.gallery.save()
+    enroll(PHOTOS[1])
+    enroll(PHOTOS[2])
+    gallery = fresh(face_state)
+    status = gallery.open()
+    assert not status.rebuilt and status.count == 3
+    assert gallery.index.fingerprint() == face_state.gallery.index.fingerprint()
+
+
+def test_corrupt_file_is_rebuilt(face_state, enroll):
+    enroll(PHOTOS[0])
+    face_state.gallery.save()
+    path = face_state.settings.data_dir / "faces.index"
+    blob = bytearray(path.read_bytes())
+    blob[len(blob) // 2] ^= 0xFF
+    path.write_bytes(bytes(blob))
+    status = fresh(face_state).open()
+    assert status.rebuilt and status.count == 1
+
+
+def test_file_that_disagrees_with_the_database_is_rebuilt(face_state, enroll):
+    enroll(PHOTOS[0])
+    enroll(PHOTOS[1])
+    gallery = face_state.gallery
+    some_id = int(gallery.index.ids()[0])
+    gallery.index.remove([some_id])  # an index that lost a row but claims to be up to date
+    gallery.save()
+    status = fresh(face_state).open()
+    assert status.rebuilt and status.count == 2

@@ -14,8 +14,8 @@ from authd.faces import attach_faces, close_faces
 
 
 def enroll_batch(
-    manifest: Annotated[Path, typer.Argument(exists=True, dir_okay=False,
-                                             help="CSV: uin,image[,name,date_of_birth,sex,phone,email]")],
+    manifest: Annotated[Path, typer.Argument(
+        exists=True, dir_okay=False, help="CSV: uin,image[,name,date_of_birth,sex,phone,email]")],
     report: Annotated[Path | None, typer.Option(help="report path stem (writes .csv and .json); "
                                                 "default: beside the manifest")] = None,
     processes: Annotated[int, typer.Option(help="encoding processes")] = os.cpu_count() or 1,

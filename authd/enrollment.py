@@ -95,7 +95,8 @@ def find_duplicates(state: AppState, session: Session, template: Template,
             for rank, h in enumerate(close[: state.settings.dedup_top_k], start=1)]
 
 
-def candidate_views(session: Session, candidates: list[Candidate], *, reveal_uin: bool) -> list[dict]:
+def candidate_views(session: Session, candidates: list[Candidate], *,
+                    reveal_uin: bool) -> list[dict]:
     from authd.uin import mask_uin
 
     views = []

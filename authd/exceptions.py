@@ -22,11 +22,13 @@ class InvalidRequest(AuthdError):
 
 
 class InvalidUin(AuthdError):
-    code, status_code, message = "invalid_uin", 422, "The UIN is malformed or its check digit is wrong."
+    code, status_code = "invalid_uin", 422
+    message = "The UIN is malformed or its check digit is wrong."
 
 
 class InvalidVid(AuthdError):
-    code, status_code, message = "invalid_vid", 422, "The VID is malformed or its check digit is wrong."
+    code, status_code = "invalid_vid", 422
+    message = "The VID is malformed or its check digit is wrong."
 
 
 class NotFound(AuthdError):
@@ -50,11 +52,13 @@ class UinTaken(Conflict):
 
 
 class InvalidClient(AuthdError):
-    code, status_code, message = "invalid_client", 401, "Missing, unknown, expired or revoked API key."
+    code, status_code = "invalid_client", 401
+    message = "Missing, unknown, expired or revoked API key."
 
 
 class InsufficientScope(AuthdError):
-    code, status_code, message = "insufficient_scope", 403, "The API key lacks the scope this call needs."
+    code, status_code = "insufficient_scope", 403
+    message = "The API key lacks the scope this call needs."
 
 
 class AuthenticationFailed(AuthdError):

@@ -103,7 +103,8 @@ class Gallery:
             Identity.status == "active", Identity.template.is_not(None))).scalars()
         pairs = [(r.id, open_template(self.sealer, r).vector) for r in rows]
         ids = np.array([p[0] for p in pairs], dtype=np.int64)
-        vectors = np.array([p[1] for p in pairs], dtype=np.float32).reshape(-1, self.settings.dimension)
+        vectors = np.array([p[1] for p in pairs], dtype=np.float32)
+        vectors = vectors.reshape(-1, self.settings.dimension)
         return ids, vectors
 
     def _database_fingerprint(self) -> str:

@@ -81,7 +81,9 @@ class FaceService:
         return self.calibration.dedup_threshold(self.settings.dedup_fpir_target, gallery_size)
 
     def close(self) -> None:
-        self.pool.shutdown(wait=False, cancel_futures=True)
+        # Wait for the workers to exit: uvicorn re-raises SIGTERM after shutdown, so the
+        # interpreter's exit hooks (which would join them) never run.
+        self.pool.shutdown(wait=True, cancel_futures=True)
 
 
 def pipeline_settings(settings: Settings) -> PipelineSettings:

@@ -9,6 +9,10 @@ bytes pickled); MatchingErrors cross the process boundary as themselves.
 
 from __future__ import annotations
 
+import os
+import threading
+import time
+
 from matching.encoder import DlibEncoder
 from matching.pipeline import FacePipeline, PipelineSettings
 from matching.templates import Template
@@ -18,9 +22,23 @@ _pipeline: FacePipeline | None = None
 
 def init(settings: PipelineSettings) -> None:
     global _pipeline
+    _exit_with_parent()
     encoder = DlibEncoder()
     encoder.load()
     _pipeline = FacePipeline(encoder, settings)
+
+
+def _exit_with_parent(poll_seconds: float = 1.0) -> None:
+    """A worker whose server died (SIGKILL, OOM) exits too instead of lingering: the pool
+    only tells its workers to stop when the server shuts down cleanly."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll_seconds)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def extract(data: bytes) -> Template:

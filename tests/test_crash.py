@@ -22,6 +22,21 @@ from tests.test_server import free_port, start_server, wait_ready
 pytestmark = pytest.mark.slow
 
 
+def processes_serving(data_dir: Path) -> list[int]:
+    """Pids of live processes started for this data dir (the server and its face workers)."""
+    marker = f"AUTHD_DATA_DIR={data_dir}".encode()
+    pids = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and marker in (proc / "environ").read_bytes().split(b"\0"):
+                state = (proc / "stat").read_text().split(")")[-1].split()[0]
+                if state != "Z":
+                    pids.append(int(proc.name))
+        except OSError:
+            continue
+    return pids
+
+
 def people(faces_dir: Path, n: int) -> list[Path]:
     lfw = sorted((faces_dir / "lfw/images").iterdir())
     return [sorted(d.iterdir())[0] for d in lfw[:: max(len(lfw) // n, 1)]][:n]
@@ -71,6 +86,12 @@ def test_sigkill_mid_stream_loses_no_acknowledged_enrollment(tmp_path, faces_dir
         t.join()
     proc.wait(timeout=10)
     assert len(acked) >= 12
+    # The face workers of the killed server notice and exit (no orphans holding memory).
+    for _ in range(100):
+        if not processes_serving(data):
+            break
+        threading.Event().wait(0.1)
+    assert processes_serving(data) == []
 
     proc = start_server(data, port)
     try:

@@ -87,9 +87,8 @@ def find_duplicates(state: AppState, session: Session, template: Template,
                     exclude: int | None) -> list[Candidate]:
     """Candidates closer than the dedup threshold for the current gallery size."""
     assert state.gallery is not None and state.faces is not None
-    state.gallery.catch_up(session)
-    threshold = state.faces.dedup_threshold(len(state.gallery.index)).value
     hits = state.gallery.search(template.vector, state.settings.dedup_top_k + 1, session)
+    threshold = state.faces.dedup_threshold(len(state.gallery.index)).value  # caught up
     close = [h for h in hits if h.id != exclude and h.distance < threshold]
     return [Candidate(rank, h.id, h.distance, score(h.distance))
             for rank, h in enumerate(close[: state.settings.dedup_top_k], start=1)]

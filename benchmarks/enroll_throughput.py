@@ -33,7 +33,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.face_speed import (  # noqa: E402
-    AUTHD, b64, choose_people, init_data_dir, running_server, server_env,
+    AUTHD,
+    b64,
+    choose_people,
+    init_data_dir,
+    running_server,
+    server_env,
 )
 from benchmarks.lfw_data import RESULTS  # noqa: E402
 from matching import worker  # noqa: E402

@@ -48,7 +48,8 @@ from matching.pipeline import PipelineSettings  # noqa: E402
 def raw_rate(photos: list[bytes], processes: int) -> float:
     context = multiprocessing.get_context("spawn")
     with context.Pool(processes, initializer=worker.init, initargs=(PipelineSettings(),)) as pool:
-        pool.map(worker.ping, range(processes))  # models loaded before the clock starts
+        for ready in [pool.apply_async(worker.ping) for _ in range(processes)]:
+            ready.get()  # models loaded before the clock starts
         started = time.perf_counter()
         for _ in pool.imap(_extract_or_code, photos, chunksize=4):
             pass

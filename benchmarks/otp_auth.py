@@ -51,10 +51,27 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+SCALE_OUT: dict[str, str] = {}  # set by --scale-out: PostgreSQL records, Redis rate limits
+
+
 def env_for(data_dir: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AUTHD_")}
     env.update(OPEN_LIMITS, AUTHD_DATA_DIR=str(data_dir))
+    if SCALE_OUT:
+        schema = f"bench_{data_dir.parent.name.lower().replace('-', '_')}"
+        env.update(AUTHD_REDIS_URL=SCALE_OUT["redis"], AUTHD_DATABASE_URL=fresh_schema(schema))
     return env
+
+
+def fresh_schema(schema: str) -> str:
+    """A PostgreSQL schema of its own for one server's data dir (made once, idempotent)."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(SCALE_OUT["pg"], isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+    engine.dispose()
+    return f"{SCALE_OUT['pg']}?options=-csearch_path%3D{schema}"
 
 
 def first_key(data_dir: Path) -> str:
@@ -267,10 +284,18 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--scale-out", action="store_true",
+                        help="PostgreSQL (127.0.0.1:5432/test) and Redis (127.0.0.1:6379)")
     args = parser.parse_args()
+    global RESULTS
+    if args.scale_out:
+        SCALE_OUT.update(pg="postgresql+psycopg://postgres@127.0.0.1:5432/test",
+                         redis="redis://127.0.0.1:6379/0")
+        RESULTS = RESULTS.with_name("otp_auth_scaleout.json")
+    database = "postgresql + redis" if args.scale_out else "sqlite"
     runs = [run_servers(w, args) for w in args.workers]
     tokens = token_verification()
-    print(f"\nOTP flows (request + outbox + authenticate), SQLite, concurrency "
+    print(f"\nOTP flows (request + outbox + authenticate), {database}, concurrency "
           f"{args.concurrency}, {args.seconds:.0f} s; uvicorn (uvloop + httptools)")
     print(f"{'workers':>7} | {'authd flows/s':>13} {'p50 ms':>7} {'p99 ms':>7} {'err':>4} | "
           f"{'bare flows/s':>12} {'p50 ms':>7} {'p99 ms':>7} | {'ratio':>6} | "
@@ -286,7 +311,7 @@ def main() -> None:
     RESULTS.write_text(json.dumps({
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
                     "platform": platform.platform()},
-        "concurrency": args.concurrency, "seconds": args.seconds, "database": "sqlite",
+        "concurrency": args.concurrency, "seconds": args.seconds, "database": database,
         "server": "uvicorn, loop auto (uvloop), http auto (httptools)",
         "runs": runs, "token_verification": tokens}, indent=2) + "\n")
     print(f"\nwrote {RESULTS.relative_to(ROOT)}")

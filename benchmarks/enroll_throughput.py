@@ -131,20 +131,21 @@ def main() -> None:
     people = choose_people(args.people, args.seed)
     photos = [p[1] for p in people]
     raw = {1: raw_rate(photos, 1), 2: raw_rate(photos, 2)}
-    rows = [("raw encoding", 1, raw[1], 1.0), ("raw encoding", 2, raw[2], 1.0)]
+    rows = [("raw encoding, processes", 1, raw[1]), ("raw encoding, processes", 2, raw[2])]
     result: dict = {"people": len(people), "raw_photos_per_s": raw, "batch": {}, "http": {}}
     for n in (1, 2):
         result["batch"][n] = batch_rate(people, n)
-        rows.append(("enroll-batch --processes", n, result["batch"][n]["photos_per_s"],
-                     result["batch"][n]["photos_per_s"] / raw[n]))
+        rows.append(("enroll-batch --processes", n, result["batch"][n]["photos_per_s"]))
     for n in (1, 2):
         result["http"][n] = http_rate(people, n)
-        rows.append(("HTTP, uvicorn --workers", n, result["http"][n]["photos_per_s"],
-                     result["http"][n]["photos_per_s"] / raw[n]))
+        rows.append(("HTTP, uvicorn --workers", n, result["http"][n]["photos_per_s"]))
     result["machine"] = {"cpus": multiprocessing.cpu_count(), "python": platform.python_version()}
-    print(f"{'path':<28}{'n':>3}{'photos/s':>10}{'vs raw (same n)':>18}")
-    for name, n, rate, ratio in rows:
-        print(f"{name:<28}{n:>3}{rate:>10.2f}{ratio:>18.2f}")
+    # Every server worker runs its own face pool (AUTHD_FACE_WORKERS=2), so the machine's
+    # ceiling for all of them is raw encoding on 2 processes.
+    print(f"{'path':<28}{'n':>3}{'photos/s':>10}{'vs raw, 2 processes':>22}")
+    for name, n, rate in rows:
+        print(f"{name:<28}{n:>3}{rate:>10.2f}{rate / raw[2]:>22.2f}")
+    result["ratios_vs_raw_2_processes"] = {f"{name} {n}": rate / raw[2] for name, n, rate in rows}
     out = RESULTS / "enroll_throughput.json"
     out.write_text(json.dumps(result, indent=2, default=str))
     print(f"wrote {out}")

@@ -4,29 +4,16 @@ from __future__ import annotations
 
 import base64
 import json
-import time
-from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi.testclient import TestClient
 
 from authd import clients, identities
-from authd.clock import Clock
 from authd.state import AppState
 from authd.storage.db import transaction
 from authd.tokens import IssuedToken, issue_token
+from tests.api.otp_kit import FrozenClock  # noqa: F401  (shared by the token tests)
 from tests.conftest import bearer, make_key
-
-
-@dataclass
-class FrozenClock(Clock):
-    """Wall time frozen at creation, moved only by ``offset``: boundaries stay exact."""
-
-    base: int = field(default_factory=lambda: int(time.time()))
-
-    def now(self) -> int:
-        return self.base + self.offset
-
 
 FORM = {"content-type": "application/x-www-form-urlencoded"}
 

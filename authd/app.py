@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager, suppress
 
 from fastapi import FastAPI
 
-from authd import __version__, errors, keyring, logs
+from authd import __version__, errors, housekeeping, keyring, logs
 from authd.clock import Clock
 from authd.faces import FaceService, close_faces, open_faces
 from authd.metrics import Metrics
@@ -35,11 +35,12 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
         state.metrics = metrics
         app.state.authd = state
         upkeep = keyring.start_upkeep(state)
+        purge = housekeeping.start(state)
         face_tasks = await open_faces(state, faces)
         try:
             yield
         finally:
-            for task in (upkeep, *face_tasks):
+            for task in (upkeep, purge, *face_tasks):
                 task.cancel()
                 with suppress(asyncio.CancelledError):
                     await task

@@ -238,6 +238,18 @@ def identity_deactivate(uin: str, data_dir: DataDir = None) -> None:
     typer.echo(f"{uin} deactivated")
 
 
+@identity_app.command("reset-failures")
+def identity_reset_failures(uin: str, data_dir: DataDir = None) -> None:
+    """Clear an identity's consecutive authentication failures (after the cap of
+    AUTHD_MAX_CONSECUTIVE_FAILURES locked it out, once the person has been checked)."""
+    with opened(data_dir) as state, transaction(state.db) as session:
+        identity = identities.get_by_uin(session, uin)
+        before, identity.consecutive_failures = identity.consecutive_failures, 0
+        cli_audit(state, session, AuditRecord("identity.reset_failures", "success", uin=uin,
+                                              detail={"failures": before}))
+    typer.echo(f"{uin}: {before} consecutive failures cleared")
+
+
 @vid_app.command("create")
 def vid_create(
     uin: str,

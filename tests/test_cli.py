@@ -94,3 +94,27 @@ def test_help_on_every_command(run):
     for path in paths:
         result = run(*path, "--help")
         assert result.exit_code == 0 and "Usage" in result.output, path
+
+
+def test_reset_failures(run, tmp_path):
+    from sqlalchemy import select
+
+    from authd.settings import Settings
+    from authd.state import open_state
+    from authd.storage.db import transaction
+    from authd.storage.models import Identity
+
+    uin = run("identity", "add").output.strip().splitlines()[-1]
+    state = open_state(Settings(data_dir=tmp_path / "data", faces_enabled=False))
+    try:
+        with transaction(state.db) as s:
+            s.execute(select(Identity).where(Identity.uin == uin)).scalar_one(
+            ).consecutive_failures = 100
+        result = run("identity", "reset-failures", uin)
+        assert result.exit_code == 0 and "100 consecutive failures cleared" in result.output
+        with transaction(state.db) as s:
+            assert s.execute(select(Identity).where(Identity.uin == uin)).scalar_one(
+            ).consecutive_failures == 0
+    finally:
+        state.close()
+    assert run("audit", "verify").exit_code == 0

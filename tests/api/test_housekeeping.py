@@ -1,0 +1,43 @@
+"""Expired token and OTP rows are purged; live ones, and what they answer, are not touched."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from authd.housekeeping import purge_expired
+from authd.keyring import LEEWAY_SECONDS
+from authd.storage.db import transaction
+from authd.storage.models import IssuedToken, OtpTransaction, RevokedToken
+from tests.api.otp_kit import counter, txn_of
+from tests.api.token_kit import enroll, introspect, mint, revoke, rp_key
+
+
+def count(state, model) -> int:
+    with transaction(state.db) as s:
+        return s.scalar(select(func.count()).select_from(model))
+
+
+def test_purge_keeps_live_rows_and_drops_expired_ones(client, state):
+    uin = enroll(client, state)
+    key = rp_key(state, "program-a")
+    now = state.clock.now()
+    mint(state, key, uin, now=now - 3600)  # expired an hour ago (ttl 300 s)
+    soon = mint(state, key, uin, now=now - 290, txn="txn-2")  # expires in 10 s
+    live = mint(state, key, uin, now=now, txn="txn-3")
+    assert revoke(client, key, soon.token) == 200
+    assert revoke(client, key, live.token) == 200
+    txn_of(client, counter(state), uin)                 # a live OTP transaction
+    assert (count(state, IssuedToken), count(state, RevokedToken)) == (3, 2)
+
+    purged = purge_expired(state, now)                  # only the long-expired token goes
+    assert (purged.issued_tokens, purged.revoked_tokens, purged.otp_transactions) == (1, 0, 0)
+    assert introspect(client, key, live.token) == {"active": False}  # still revoked
+    assert introspect(client, key, soon.token) == {"active": False}
+
+    after_soon = now + 10 + LEEWAY_SECONDS + 1
+    purged = purge_expired(state, after_soon)
+    assert (purged.issued_tokens, purged.revoked_tokens) == (1, 1)
+    assert introspect(client, key, live.token) == {"active": False}  # its revocation stays
+    later = now + state.settings.otp_ttl_seconds + LEEWAY_SECONDS + 1
+    assert purge_expired(state, later).otp_transactions == 1
+    assert count(state, OtpTransaction) == 0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,16 +10,6 @@ import pytest
 from matching.encoder import DlibEncoder
 from matching.pipeline import FacePipeline
 from matching.templates import Template
-
-DEFAULT_FACES_DIR = Path(__file__).resolve().parents[2].parent / "shared/data/faces"
-
-
-@pytest.fixture(scope="session")
-def faces_dir() -> Path:
-    path = Path(os.environ.get("AUTHD_FACES_DIR", DEFAULT_FACES_DIR))
-    if not path.is_dir():
-        pytest.skip(f"face photos not found at {path} (set AUTHD_FACES_DIR)")
-    return path
 
 
 @pytest.fixture(scope="session")

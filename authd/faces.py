@@ -106,7 +106,7 @@ def attach_faces(state: AppState, faces: FaceService | None = None) -> Gallery:
     settings = state.settings
     state.faces = faces or FaceService.start(settings)
     gallery = Gallery(state.db_read, state.sealer, IndexSettings(kind=settings.index_kind),
-                      settings.data_dir / "faces.index")
+                      settings.index_file or settings.data_dir / "faces.index")
     status = gallery.open()
     log.info("face gallery open", extra={"count": status.count, "rebuilt": status.rebuilt})
     state.gallery = gallery

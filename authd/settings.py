@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     face_workers: int = Field(2, ge=1, le=64)
     face_keep_photos: bool = False
     index_kind: Literal["flat", "hnsw", "ivf"] = "flat"
+    index_file: Path | None = Field(None, description="this replica's index cache; default "
+                                    "data_dir/faces.index (give each replica its own when "
+                                    "they share a data dir)")
     dedup_threshold: float | None = Field(None, gt=0, lt=2, description="overrides calibration")
     dedup_fpir_target: float = Field(1e-2, gt=0, lt=1)
     dedup_top_k: int = Field(10, ge=1, le=100)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 
 from fastapi import FastAPI
@@ -17,9 +17,7 @@ from authd.routes import auth, identities, ops, resident, tokens
 from authd.routes import faces as face_routes
 from authd.schemas import API_ERRORS
 from authd.settings import Settings
-from authd.state import AppState, open_state
-
-Opener = Callable[[Settings, Clock | None], AppState]
+from authd.state import open_state
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None,

@@ -26,6 +26,7 @@ from matching.errors import ImageTooLarge, ImageUnreadable
 from matching.image import ImageLimits
 from matching.index import IndexSettings
 from matching.pipeline import PipelineSettings
+from matching.quality import QualitySettings
 from matching.templates import Template
 from matching.templates import distance as template_distance
 
@@ -87,8 +88,17 @@ class FaceService:
 
 
 def pipeline_settings(settings: Settings) -> PipelineSettings:
-    return PipelineSettings(limits=ImageLimits(max_bytes=settings.face_max_image_bytes,
-                                               max_pixels=settings.face_max_image_pixels))
+    quality = QualitySettings(
+        min_face_px=settings.face_min_face_px,
+        multiple_face_ratio=settings.face_multiple_face_ratio,
+        min_brightness=settings.face_min_brightness,
+        max_brightness=settings.face_max_brightness,
+        min_sharpness=settings.face_min_sharpness,
+        detect_max_side=settings.face_detect_max_side,
+    )
+    limits = ImageLimits(max_bytes=settings.face_max_image_bytes,
+                         max_pixels=settings.face_max_image_pixels)
+    return PipelineSettings(limits=limits, quality=quality)
 
 
 def decode_b64_image(text: str, limit: int) -> bytes:

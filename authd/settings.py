@@ -75,6 +75,16 @@ class Settings(BaseSettings):
     face_max_image_bytes: int = Field(10 * 1024 * 1024, ge=1024)
     face_max_image_pixels: int = Field(40_000_000, ge=10_000)
     face_workers: int = Field(2, ge=1, le=64)
+    # The quality gate (matching.quality); defaults checked on LFW, the samples and Yale.
+    face_min_face_px: int = Field(60, ge=20, description="face box height, original pixels")
+    face_multiple_face_ratio: float = Field(0.5, gt=0, le=1, description="a second face "
+                                            "with at least this share of the largest face's "
+                                            "area is multiple_faces; smaller ones are ignored")
+    face_min_brightness: float = Field(40.0, ge=0, le=255)
+    face_max_brightness: float = Field(220.0, ge=0, le=255)
+    face_min_sharpness: float = Field(20.0, ge=0, description="Laplacian variance of the "
+                                      "face scaled to 64x64")
+    face_detect_max_side: int = Field(800, ge=200, le=4000)
     face_keep_photos: bool = False
     index_kind: Literal["flat", "hnsw", "ivf"] = "flat"
     index_file: Path | None = Field(None, description="this replica's index cache; default "

@@ -281,3 +281,20 @@ def test_photos_kept_only_when_asked_and_then_sealed(settings, clock, face_servi
             assert path.read_bytes()[200:260] not in row.photo  # sealed, not stored in clear
             opened = state.sealer.open(row.photo, photo_aad(row.id, row.template_version))
             assert opened == path.read_bytes()
+
+
+def test_quality_thresholds_are_settings(settings, clock, faces_dir):
+    """A deployment that wants larger faces says so in its settings, and the gate follows."""
+    from fastapi.testclient import TestClient
+
+    from authd.app import create_app
+    from authd.faces import pipeline_settings
+
+    strict = settings.model_copy(update={"faces_enabled": True, "face_min_face_px": 400,
+                                         "face_workers": 1})
+    assert pipeline_settings(strict).quality.min_face_px == 400
+    with TestClient(create_app(strict, clock=clock)) as client:
+        headers = bearer(make_key(client.app.state.authd, ["enroll"]))
+        uin = new_uin(client, headers)
+        r = put_face(client, headers, uin, faces_dir / "samples/kit_harington/john1.jpeg")
+    assert r.status_code == 422 and r.json()["error"]["code"] == "face_too_small"

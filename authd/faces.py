@@ -97,7 +97,8 @@ def pipeline_settings(settings: Settings) -> PipelineSettings:
         detect_max_side=settings.face_detect_max_side,
     )
     limits = ImageLimits(max_bytes=settings.face_max_image_bytes,
-                         max_pixels=settings.face_max_image_pixels)
+                         max_pixels=settings.face_max_image_pixels,
+                         max_side=settings.face_decode_max_side)
     return PipelineSettings(limits=limits, quality=quality)
 
 

@@ -85,6 +85,8 @@ class Settings(BaseSettings):
     face_min_sharpness: float = Field(20.0, ge=0, description="Laplacian variance of the "
                                       "face scaled to 64x64")
     face_detect_max_side: int = Field(800, ge=200, le=4000)
+    face_decode_max_side: int = Field(2000, ge=400, le=10000, description="photos are "
+                                      "decoded to at most this long side (JPEG by DCT scaling)")
     face_keep_photos: bool = False
     index_kind: Literal["flat", "hnsw", "ivf"] = "flat"
     index_file: Path | None = Field(None, description="this replica's index cache; default "

@@ -28,6 +28,10 @@ _WITH_ALPHA = ("RGBA", "LA", "PA", "RGBa", "La")
 class ImageLimits:
     max_bytes: int = 10 * 1024 * 1024
     max_pixels: int = 40_000_000
+    # The decoded image is at most this long on its long side: a face in it is still far
+    # larger than the encoder's 150-px chip, and a 4,000-px photo then costs about what a
+    # 2,000-px one does (JPEG is even decoded at reduced scale, by DCT scaling).
+    max_side: int = 2000
 
 
 def decode_image(data: bytes, limits: ImageLimits) -> np.ndarray:
@@ -43,7 +47,8 @@ def decode_image(data: bytes, limits: ImageLimits) -> np.ndarray:
     try:
         with Image.open(io.BytesIO(data), formats=FORMATS) as im:
             _check_declared_size(im, limits)
-            return _to_rgb_array(ImageOps.exif_transpose(im))
+            _draft(im, limits.max_side)
+            return _bounded(_to_rgb_array(ImageOps.exif_transpose(im)), limits.max_side)
     except (MatchingError, MemoryError):
         raise
     except Image.DecompressionBombError as exc:
@@ -64,6 +69,23 @@ def _check_declared_size(im: Image.Image, limits: ImageLimits) -> None:
         raise ImageUnreadable()
     if width * height > limits.max_pixels:
         raise ImageTooLarge()
+
+
+def _draft(im: Image.Image, max_side: int) -> None:
+    """JPEG only: decode at the smallest 1/2, 1/4 or 1/8 scale still >= max_side."""
+    scale = max_side / max(im.size)
+    if im.format == "JPEG" and scale < 1:
+        im.draft("RGB", (max(1, int(im.width * scale)), max(1, int(im.height * scale))))
+
+
+def _bounded(rgb: np.ndarray, max_side: int) -> np.ndarray:
+    height, width = rgb.shape[:2]
+    scale = max_side / max(height, width)
+    if scale >= 1:
+        return rgb
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    small = Image.fromarray(rgb).resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
+    return np.asarray(small, dtype=np.uint8)
 
 
 def _to_rgb_array(im: Image.Image) -> np.ndarray:

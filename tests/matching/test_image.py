@@ -181,3 +181,44 @@ def test_pixel_limit_is_configurable(photo: Callable[[str], bytes]) -> None:
     with pytest.raises(ImageTooLarge):
         decode_image(photo(OBAMA), ImageLimits(max_pixels=320 * 240 - 1))
     assert decode_image(photo(OBAMA), ImageLimits(max_pixels=320 * 240)).shape[0] == 240
+
+
+@pytest.mark.parametrize("fmt, mode", [("JPEG", "RGB"), ("PNG", "I;16"), ("PNG", "RGBA")])
+def test_large_photos_are_decoded_bounded(photo, tmp_path, fmt, mode):
+    """A 4,000-px photo decodes to at most max_side on its long side, in every mode."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from matching.image import ImageLimits, decode_image
+
+    src = Image.open(io.BytesIO(photo("samples/obama/obama3.jpg"))).convert("RGB")
+    big = src.resize((round(src.width * 4000 / src.height), 4000))
+    if mode == "I;16":
+        big = Image.fromarray(np.asarray(big.convert("L"), dtype=np.uint16) * 257)
+    elif mode == "RGBA":
+        big = big.convert("RGBA")
+    buf = io.BytesIO()
+    big.save(buf, fmt)
+    rgb = decode_image(buf.getvalue(), ImageLimits(max_side=1500))
+    assert max(rgb.shape[:2]) <= 1500 and max(rgb.shape[:2]) >= 1400
+    assert rgb.dtype == np.uint8 and rgb.shape[2] == 3
+
+
+def test_bounded_decode_still_matches(pipeline, photo):
+    """The face in a 4,000-px copy matches the original photo as closely as the original."""
+    import io
+
+    from PIL import Image
+
+    from matching.templates import distance
+
+    data = photo("samples/obama/obama3.jpg")
+    src = Image.open(io.BytesIO(data)).convert("RGB")
+    buf = io.BytesIO()
+    src.resize((round(src.width * 4000 / src.height), 4000)).save(buf, "JPEG", quality=92)
+    original, upscaled = pipeline.extract(data), pipeline.extract(buf.getvalue())
+    reference = pipeline.extract(photo("samples/obama/obama.jpg"))
+    assert distance(original, upscaled) < 0.1
+    assert abs(distance(reference, upscaled) - distance(reference, original)) < 0.05

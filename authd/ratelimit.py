@@ -46,10 +46,20 @@ class Limiter(Protocol):
         """Take one token; 0 when taken, else the seconds until one is available."""
         ...
 
+    def take_all(self, buckets: list[tuple[str, Limit]], now: float) -> float:
+        """Take one token from each bucket in order, stopping at the first that has none;
+        0 when all were taken, else that bucket's wait (one round trip or transaction)."""
+        ...
+
 
 def hit(limiter: Limiter, key: str, limit: Limit, now: float) -> None:
     """Take a token or raise RateLimited with the Retry-After a client should honour."""
-    wait = limiter.take(key, limit, now)
+    hit_all(limiter, [(key, limit)], now)
+
+
+def hit_all(limiter: Limiter, buckets: list[tuple[str, Limit]], now: float) -> None:
+    """Take a token from each bucket or raise RateLimited (the first empty bucket's wait)."""
+    wait = limiter.take_all(buckets, now)
     if wait > 0:
         raise RateLimited(math.ceil(round(wait, 6)))  # 20.000000004 s is 20 s
 
@@ -73,15 +83,19 @@ class DatabaseLimiter:
         self.insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
 
     def take(self, key: str, limit: Limit, now: float) -> float:
-        with self.engine.begin() as conn:
-            taken = conn.execute(self._upsert(key, limit, now)).first()
-            if taken is not None:
-                self._maybe_prune(conn, now)
-                return 0.0
-            row = conn.execute(select(RateBucket.tokens, RateBucket.updated_at)
-                               .where(RateBucket.key == key)).one()
-        available = min(limit.burst, row.tokens + max(0.0, now - row.updated_at) * limit.rate)
-        return (1 - available) / limit.rate
+        return self.take_all([(key, limit)], now)
+
+    def take_all(self, buckets: list[tuple[str, Limit]], now: float) -> float:
+        with self.engine.begin() as conn:  # one transaction for all the call's buckets
+            for key, limit in buckets:
+                if conn.execute(self._upsert(key, limit, now)).first() is None:
+                    row = conn.execute(select(RateBucket.tokens, RateBucket.updated_at)
+                                       .where(RateBucket.key == key)).one()
+                    available = min(limit.burst,
+                                    row.tokens + max(0.0, now - row.updated_at) * limit.rate)
+                    return (1 - available) / limit.rate
+            self._maybe_prune(conn, now)
+        return 0.0
 
     def _upsert(self, key: str, limit: Limit, now: float):  # type: ignore[no-untyped-def]
         bucket = RateBucket.__table__.c
@@ -129,6 +143,13 @@ class RedisLimiter:
     def take(self, key: str, limit: Limit, now: float) -> float:
         taken, wait = self.script(keys=[self.prefix + key], args=[limit.rate, limit.burst, now])
         return 0.0 if int(taken) else float(wait)
+
+    def take_all(self, buckets: list[tuple[str, Limit]], now: float) -> float:
+        for key, limit in buckets:
+            wait = self.take(key, limit, now)
+            if wait > 0:
+                return wait
+        return 0.0
 
     def close(self) -> None:
         self.client.close()

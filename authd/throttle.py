@@ -8,7 +8,7 @@ aliases is still bounded by the per-OTP attempts and the per-identity failure ca
 
 from __future__ import annotations
 
-from authd.ratelimit import Limit, Limiter, hit, id_key, id_limit, rp_limit
+from authd.ratelimit import Limit, Limiter, hit, hit_all, id_key, id_limit, rp_limit
 from authd.state import AppState
 
 
@@ -20,9 +20,9 @@ def admit_call(
     state: AppState, rp_id: str, id_type: str, individual_id: str, now: int
 ) -> None:
     """Raise RateLimited unless the relying party and the presented ID have a token."""
-    hit(limiter(state), f"rp:{rp_id}", rp_limit(state.settings), now)
     key = id_key(state.secrets.otp_key, id_type, individual_id)
-    hit(limiter(state), f"id:{key}", id_limit(state.settings), now)
+    hit_all(limiter(state), [(f"rp:{rp_id}", rp_limit(state.settings)),
+                             (f"id:{key}", id_limit(state.settings))], now)
 
 
 def admit_resend(

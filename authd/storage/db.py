@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,11 +28,50 @@ def make_engine(url: str) -> Engine:
     if not url.startswith("sqlite"):
         return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
-    _sqlite_pragmas(engine)
+    _sqlite_pragmas(engine, writer_lock(engine.url.database))
     return engine
 
 
-def _sqlite_pragmas(engine: Engine) -> None:
+_WRITER_LOCKS: dict[str, WriterLock] = {}
+_REGISTRY = threading.Lock()
+
+
+def writer_lock(database: str | None) -> WriterLock:
+    """One lock per database file in this process, shared by every engine opened on it (an
+    flock is held per open file, so two engines with their own would exclude each other)."""
+    if not database or database == ":memory:":
+        return WriterLock(None)
+    path = str(Path(database).resolve())
+    with _REGISTRY:
+        return _WRITER_LOCKS.setdefault(path, WriterLock(Path(f"{path}.writer-lock")))
+
+
+class WriterLock:
+    """Serializes SQLite writers: threads on a lock, processes (uvicorn workers, the CLI) on
+    an flock of a file beside the database. Both wake a waiter the moment the writer before
+    it is done, where SQLite's busy handler polls with growing sleeps (seen as a p99 of
+    seconds under load)."""
+
+    def __init__(self, path: Path | None) -> None:
+        self._threads = threading.RLock()
+        self._path, self._fd, self._depth = path, -1, 0
+
+    def acquire(self) -> None:
+        self._threads.acquire()
+        self._depth += 1
+        if self._depth == 1 and self._path is not None:
+            if self._fd < 0:
+                self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+
+    def release(self) -> None:
+        self._depth -= 1
+        if self._depth == 0 and self._fd >= 0:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        self._threads.release()
+
+
+def _sqlite_pragmas(engine: Engine, writer: WriterLock) -> None:
     # pysqlite's own transaction handling is turned off so that every transaction starts
     # with BEGIN IMMEDIATE: a writer takes the write lock before it reads, so two writers
     # never deadlock on a lock upgrade (SQLITE_BUSY) and the audit chain stays linear.
@@ -44,11 +85,7 @@ def _sqlite_pragmas(engine: Engine) -> None:
         cur.execute("PRAGMA busy_timeout=30000")
         cur.close()
 
-    # Writers of this process queue on a lock before they ask SQLite for its write lock: a
-    # waiting thread wakes the moment the writer before it commits, where SQLite's busy
-    # handler would poll with growing sleeps (seen as multi-second p99 under load).
-    writer = threading.RLock()
-
+    # Writers queue on `writer` before they ask SQLite for its write lock.
     @event.listens_for(engine, "begin")
     def _on_begin(conn):  # type: ignore[no-untyped-def]
         if conn.get_execution_options().get("authd_readonly", False):

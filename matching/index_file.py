@@ -19,6 +19,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from keys.keyfile import fsync_dir
+
 MAGIC = b"AUTHDFX1"
 _DIGEST = hashlib.sha256().digest_size
 
@@ -44,15 +46,7 @@ def write(path: Path, header: dict[str, Any], sections: dict[str, bytes]) -> Non
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync_dir(path.parent)
 
 
 def read(path: Path) -> tuple[dict[str, Any], dict[str, bytes]]:

@@ -106,6 +106,8 @@ def audited(
         try:
             result, record = work(session, trace)
             append(session, ctx, record, now)
+            if action == ACTION:
+                state.metrics.auth_outcomes.labels(attempt.factor_names, "success").inc()
             return result
         except Refused as refusal:
             append(session, ctx, AuditRecord(
@@ -115,6 +117,8 @@ def audited(
                         **getattr(refusal, "detail", {})},
             ), now)
             failure = refusal
+    if action == ACTION:
+        state.metrics.auth_outcomes.labels(attempt.factor_names, "failure").inc()
     raise failure
 
 

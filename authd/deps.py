@@ -13,7 +13,6 @@ from authd.clients import Client, authenticate
 from authd.clock import Clock
 from authd.exceptions import InsufficientScope, InvalidClient
 from authd.logs import request_id_var
-from authd.settings import Settings
 from authd.state import AppState
 from authd.storage.db import transaction
 
@@ -27,15 +26,10 @@ def get_state(request: Request) -> AppState:
 StateDep = Annotated[AppState, Depends(get_state)]
 
 
-def get_settings(state: StateDep) -> Settings:
-    return state.settings
-
-
 def get_clock(state: StateDep) -> Clock:
     return state.clock
 
 
-SettingsDep = Annotated[Settings, Depends(get_settings)]
 ClockDep = Annotated[Clock, Depends(get_clock)]
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 

@@ -12,17 +12,15 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from authd.exceptions import AuthdError, Conflict, InvalidRequest, NotFound
-from authd.gallery import record_change, template_aad
+from authd.gallery import lock_gallery, record_change, template_aad
 from authd.state import AppState
 from authd.storage.models import DedupCase, Identity
 from matching.dedup import Candidate, score
 from matching.templates import Template
-
-GALLERY_LOCK = 7100
 
 
 class PossibleDuplicate(AuthdError):
@@ -47,12 +45,6 @@ class FourEyes(AuthdError):
 class Enrolled:
     identity_id: int
     template_version: int
-
-
-def lock_gallery(session: Session) -> None:
-    """Serialize search-then-store across processes (SQLite: BEGIN IMMEDIATE already has)."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text(f"SELECT pg_advisory_xact_lock({GALLERY_LOCK})"))
 
 
 def store_template(state: AppState, session: Session, identity: Identity, template: Template,

@@ -92,6 +92,3 @@ class RateLimited(AuthdError):
         self.retry_after = max(1, int(retry_after))
         self.headers = {"Retry-After": str(self.retry_after)}
 
-
-class BodyTooLarge(AuthdError):
-    code, status_code, message = "body_too_large", 413, "The request body is larger than allowed."

@@ -68,9 +68,6 @@ class FaceService:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.pool, worker.extract, data)
 
-    def extract_sync(self, data: bytes) -> Template:
-        return self.pool.submit(worker.extract, data).result()
-
     def compare(self, probe: Template, enrolled: Template) -> FaceMatch:
         distance = template_distance(probe, enrolled)  # refuses templates of other models
         threshold = self.verify_threshold.value

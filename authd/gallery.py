@@ -39,11 +39,20 @@ def open_template(sealer: TemplateVault, identity: Identity) -> Template:
     return Template.from_bytes(plain)
 
 
+GALLERY_LOCK = 7100  # PostgreSQL advisory lock id
+
+
+def lock_gallery(session: Session) -> None:
+    """Serialize gallery writers across processes until the transaction ends (SQLite:
+    BEGIN IMMEDIATE already has). Search-then-store (dedup) runs under it, and change-log
+    rows commit in seq order, so a replica never skips a row committed late."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text(f"SELECT pg_advisory_xact_lock({GALLERY_LOCK})"))
+
+
 def record_change(session: Session, identity_id: int, now: int) -> None:
     """Log a template change (add, replace or removal) inside the caller's transaction."""
-    if session.get_bind().dialect.name == "postgresql":
-        # Commit order must equal seq order, or a replica could skip a row committed late.
-        session.execute(text("SELECT pg_advisory_xact_lock(7100)"))
+    lock_gallery(session)  # re-entrant within one transaction
     session.add(GalleryChange(identity_id=identity_id, at=now))
 
 

@@ -53,6 +53,8 @@ def test_same_person_is_accepted(face_client, face_state, station, faces_dir, en
     assert claims["amr"] == ["face"] and claims["aud"] == "program-a"
     event = events(face_state, "authenticate")[-1]
     assert (event.outcome, event.factor) == ("success", "face")
+    metrics = face_client.get("/metrics").text
+    assert 'authd_authentications_total{factor="face",outcome="success"} 1.0' in metrics
     assert event.detail["distance"] < event.detail["threshold"]
 
 
@@ -63,6 +65,8 @@ def test_different_person_is_refused_opaquely(face_client, face_state, station, 
     assert "distance" not in r.text
     event = events(face_state, "authenticate")[-1]
     assert event.reason == "face_mismatch" and event.detail["distance"] > event.detail["threshold"]
+    metrics = face_client.get("/metrics").text
+    assert 'authd_authentications_total{factor="face",outcome="failure"} 1.0' in metrics
 
 
 def test_quality_refusal_is_422_with_its_code(face_client, face_state, station, faces_dir):

@@ -63,6 +63,13 @@ class FaceService:
             ready.result(timeout=120)
         return service
 
+    def healthy(self, timeout: float = 5.0) -> bool:
+        """A worker answers a no-op task (a crashed pool or hung workers do not)."""
+        try:
+            return self.pool.submit(worker.ping).result(timeout=timeout) == "ok"
+        except Exception:  # BrokenProcessPool, RuntimeError after shutdown, TimeoutError
+            return False
+
     async def extract(self, data: bytes) -> Template:
         """The photo's template, computed in the pool; a MatchingError for a bad photo."""
         loop = asyncio.get_running_loop()
@@ -118,7 +125,10 @@ def attach_faces(state: AppState, faces: FaceService | None = None) -> Gallery:
     status = gallery.open()
     log.info("face gallery open", extra={"count": status.count, "rebuilt": status.rebuilt})
     state.gallery = gallery
-    state.extras.setdefault("readiness", {})["index"] = lambda: "ok"
+    faces = state.faces
+    state.extras.setdefault("readiness", {}).update(
+        index=lambda: "ok" if state.gallery is gallery else "failing",
+        faces=lambda: "ok" if faces.healthy() else "failing")
     return gallery
 
 

@@ -69,3 +69,19 @@ def test_file_that_disagrees_with_the_database_is_rebuilt(face_state, enroll):
     gallery.save()
     status = fresh(face_state).open()
     assert status.rebuilt and status.count == 2
+
+
+def test_readiness_reports_the_face_workers(settings, clock):
+    from fastapi.testclient import TestClient
+
+    from authd.app import create_app
+
+    app = create_app(settings.model_copy(update={"faces_enabled": True, "face_workers": 1}),
+                     clock=clock)
+    with TestClient(app) as client:
+        ready = client.get("/readyz").json()
+        assert ready["status"] == "ok" and ready["checks"]["faces"] == "ok"
+        assert ready["checks"]["index"] == "ok"
+        client.app.state.authd.faces.pool.shutdown(wait=True)  # the workers are gone
+        r = client.get("/readyz")
+        assert r.status_code == 503 and r.json()["checks"]["faces"] == "failing"

@@ -19,14 +19,14 @@ from authd.state import AppState
 from authd.storage.db import transaction
 
 PG_URL = os.environ.get("AUTHD_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-FACES = Path(os.environ.get("AUTHD_FACES_DIR",
-                            Path(__file__).resolve().parents[1].parent / "shared/data/faces"))
+# The small set of real photos shipped with the tests (see tests/data/faces/README.md).
+FACES = Path(os.environ.get("AUTHD_FACES_DIR", Path(__file__).resolve().parent / "data/faces"))
 MASTER_KEY = "11" * 32
 
 
 @pytest.fixture(scope="session")
 def faces_dir() -> Path:
-    assert FACES.is_dir(), f"real face photos expected at {FACES} (set AUTHD_FACES_DIR)"
+    assert FACES.is_dir(), f"test photos expected at {FACES} (tests/data/faces, or set AUTHD_FACES_DIR)"
     return FACES
 
 

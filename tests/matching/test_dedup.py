@@ -11,7 +11,6 @@ from matching.dedup import Candidate, find_candidates, score, within_batch_dupli
 from matching.index import FaceIndex, IndexSettings
 
 D = 128
-LFW = Path(__file__).resolve().parents[3] / "shared" / "data" / "faces" / "lfw" / "images"
 
 
 def unit(seed: int) -> np.ndarray:
@@ -117,16 +116,14 @@ def encode(path: Path) -> np.ndarray:
     return face_recognition.face_encodings(image, [box])[0].astype(np.float32)
 
 
-def photo(person: str, n: int) -> Path:
-    return LFW / person / f"{person}_{n:04d}.jpg"
+def photo(lfw: Path, person: str, n: int) -> Path:
+    return lfw / "lfw/images" / person / f"{person}_{n:04d}.jpg"
 
 
 @pytest.fixture(scope="module")
-def real() -> dict[str, np.ndarray]:
-    if not LFW.is_dir():
-        pytest.skip("LFW photos not present")
-    enc = {f"{p}/1": encode(photo(p, 1)) for p in TWICE + ONCE}
-    enc.update({f"{p}/2": encode(photo(p, 2)) for p in TWICE})
+def real(faces_dir: Path) -> dict[str, np.ndarray]:
+    enc = {f"{p}/1": encode(photo(faces_dir, p, 1)) for p in TWICE + ONCE}
+    enc.update({f"{p}/2": encode(photo(faces_dir, p, 2)) for p in TWICE})
     return enc
 
 

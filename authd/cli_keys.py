@@ -22,7 +22,7 @@ from authd.settings import Settings
 from authd.state import resolve_master_key
 from authd.storage.db import transaction
 from authd.tokens import TOKEN_TYP
-from keys import InvalidToken, JwksKeys, SealingKeyStore, verify_jwt
+from keys import InvalidToken, JwksKeys, SealingKeyStore, UnknownKey, verify_jwt
 
 keys_app = typer.Typer(help="The signing key ring and the template sealing keys.",
                        no_args_is_help=True)
@@ -62,6 +62,29 @@ def keys_rotate(
             cli_audit(state, session, AuditRecord("keys.rotate", "success",
                                                   detail={"kind": kind, "kid": kid}))
     typer.echo(kid)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    kid: Annotated[str, typer.Argument(help="the signing key id (see `authd keys list`)")],
+    data_dir: DataDir = None,
+) -> None:
+    """Remove a compromised signing key at once: gone from JWKS, and every running server
+    refuses its tokens from its next request (one `stat` of ring.json, as for rotation).
+    Revoking the active key makes a new one first. Prints the active key id."""
+    from authd.cli import cli_audit, fail, opened
+
+    with opened(data_dir) as state:
+        was_active = state.keyring.active.kid == kid
+        try:
+            state.keyring.revoke(kid, state.clock.now())
+        except UnknownKey:
+            raise fail(f"no signing key {kid} in the ring") from None
+        detail = {"kind": "signing", "kid": kid, "was_active": was_active,
+                  "active": state.keyring.active.kid}
+        with transaction(state.db) as session:
+            cli_audit(state, session, AuditRecord("keys.revoke", "success", detail=detail))
+    typer.echo(detail["active"])
 
 
 @keys_app.command("list")

@@ -141,7 +141,7 @@ class Jwk(BaseModel):
     x: str
     kid: str
     use: Literal["sig"]
-    alg: Literal["EdDSA"]
+    alg: Literal["EdDSA", "Ed25519"]
 
 
 class Jwks(BaseModel):

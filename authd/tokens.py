@@ -1,7 +1,8 @@
 """Identity tokens: what a counter receives after a successful authentication.
 
-A JWT (RFC 7519) signed as compact JWS with EdDSA/Ed25519 (RFC 8037) by the key ring's
-active key. Choices, so that a relying party can verify with nothing but our JWKS:
+A JWT (RFC 7519) signed as compact JWS with EdDSA/Ed25519 (RFC 8037; RFC 9864 names the
+same signature "Ed25519", which we accept too) by the key ring's active key. Choices, so
+that a relying party can verify with nothing but our JWKS:
 
 - header ``typ`` is ``authd-id+jwt`` (RFC 8725 §3.11 explicit typing): our verifiers pin
   it, so no other JWT we or anyone signs with the same keys can pass as an identity token;
@@ -94,16 +95,15 @@ def issue_token(
 def verify_for(state: AppState, token: str, audience: str, now: int) -> dict[str, Any]:
     """Verify ``token`` as an identity token for ``audience``; raises keys.InvalidToken.
 
-    Only keys we still publish in JWKS are accepted, so introspection agrees with a relying
-    party verifying offline. A kid we do not know triggers a re-read of the ring when
-    ring.json changed on disk (another process rotated it); a forged kid costs one ``stat``.
+    Only keys in the ring as it is on disk now, and still published in JWKS, are accepted,
+    so introspection agrees with a relying party verifying offline. The ring is re-read
+    when ring.json changed (another process rotated, pruned or revoked a key): one ``stat``
+    per verification, so a revoked key stops verifying here at once, not at the next upkeep.
     """
-    try:
-        claims = _verify(state, token, audience, now)
-    except InvalidToken as exc:
-        if exc.reason != "unknown_kid" or not refresh(state):
-            raise
-        claims = _verify(state, token, audience, now)
+    refresh(state)
+    claims = verify_jwt(token, keys=published_key(state, now), audience=audience,
+                        issuer=state.settings.issuer, now=now, leeway=LEEWAY_SECONDS,
+                        typ=TOKEN_TYP)
     # The leeway absorbs clock skew between replicas for nbf/iat; expiry itself is strict.
     if claims["exp"] <= now:
         raise InvalidToken("expired")
@@ -112,26 +112,33 @@ def verify_for(state: AppState, token: str, audience: str, now: int) -> dict[str
     return claims
 
 
-def _verify(state: AppState, token: str, audience: str, now: int) -> dict[str, Any]:
-    return verify_jwt(token, keys=published_key(state, now), audience=audience,
-                      issuer=state.settings.issuer, now=now, leeway=LEEWAY_SECONDS,
-                      typ=TOKEN_TYP)
-
-
 def active_claims(
     state: AppState, session: Session, token: str, audience: str, now: int
 ) -> dict[str, Any]:
-    """RFC 7662 "active": valid for ``audience``, unexpired, issued by us and not revoked.
+    """RFC 7662 "active": valid for ``audience`` under the current ring, issued by us as it
+    is (its ``exp`` is the one recorded at issue), unexpired by that record, not revoked.
 
     Raises InvalidToken with the reason (for the audit log; the caller only says inactive).
     """
     claims = verify_for(state, token, audience, now)
+    issued = _issued(session, claims, audience)
+    if issued.expires_at <= now:
+        raise InvalidToken("expired")
+    if session.get(models.RevokedToken, issued.jti) is not None:
+        raise InvalidToken("revoked")
+    return claims
+
+
+def _issued(session: Session, claims: dict[str, Any], audience: str) -> models.IssuedToken:
+    """The record made at issue; a token that claims another expiry than the one we recorded
+    was not signed by us as it is (a stolen key), and the record's expiry is the one that
+    counts."""
     issued = session.get(models.IssuedToken, claims["jti"])
     if issued is None or issued.rp_id != audience:
         raise InvalidToken("unknown_jti")
-    if session.get(models.RevokedToken, claims["jti"]) is not None:
-        raise InvalidToken("revoked")
-    return claims
+    if claims["exp"] != issued.expires_at:
+        raise InvalidToken("exp_mismatch")
+    return issued
 
 
 def revoke(
@@ -143,9 +150,7 @@ def revoke(
     already revoked token is not an error: revocation is idempotent).
     """
     claims = verify_for(state, token, audience, now)
-    issued = session.get(models.IssuedToken, claims["jti"])
-    if issued is None or issued.rp_id != audience:
-        raise InvalidToken("unknown_jti")
+    issued = _issued(session, claims, audience)
     if session.get(models.RevokedToken, issued.jti) is None:
         session.add(models.RevokedToken(jti=issued.jti, expires_at=issued.expires_at,
                                         revoked_at=now))

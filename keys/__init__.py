@@ -1,17 +1,21 @@
-"""authd key management: key files, template sealing, Ed25519 key ring, JWS/JWT.
+"""authd key management: key files, template sealing, Ed25519 key ring, JWTs (via pyjwt).
 
-This package imports nothing else of ours and is the only one that touches cryptography's
-primitives.
+This package imports nothing else of ours and is the only one that imports pyjwt and
+cryptography's primitives.
 """
 
-from keys.errors import InvalidToken, KeyFileError, KeysError, SealError
-from keys.jwk import JwksKeys, public_jwk, thumbprint
+from keys.errors import InvalidToken, KeyFileError, KeysError, SealError, UnknownKey
+from keys.jwk import ALGS, SIGNING_ALG, JwksKeys, public_jwk, published_jwks, thumbprint
 from keys.keyfile import generate_master_key, parse_master_key, read_secret, write_secret
 from keys.ring import KeyInfo, KeyRing, SigningKey
 from keys.sealing import Sealer, SealingKeyStore
 from keys.tokens import constant_time_equals, hash_secret, pairwise_sub, sign_jwt, verify_jwt
 
 __all__ = [
+    "ALGS",
+    "SIGNING_ALG",
+    "UnknownKey",
+    "published_jwks",
     "InvalidToken",
     "JwksKeys",
     "KeyFileError",

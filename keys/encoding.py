@@ -7,6 +7,11 @@ import binascii
 import re
 
 _B64URL = re.compile(r"[A-Za-z0-9_-]*")
+_B64URL_BYTES = re.compile(rb"[A-Za-z0-9_-]*")
+_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+# The last character of a 2- (3-) character tail carries 4 (2) unused bits, which must be 0.
+_CANONICAL_LAST = {2: frozenset(_ALPHABET[::16]), 3: frozenset(_ALPHABET[::4])}
+_TO_STANDARD = bytes.maketrans(b"-_", b"+/")
 
 
 def b64url_encode(data: bytes) -> str:
@@ -14,18 +19,24 @@ def b64url_encode(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
-def b64url_decode(text: str) -> bytes:
+def b64url_decode(text: str | bytes) -> bytes:
     """Decode unpadded base64url; raise ValueError on any other alphabet or padding.
 
     Non-canonical encodings (stray low bits in the last character) are rejected so that a
     value has exactly one textual form.
     """
-    if not isinstance(text, str) or not _B64URL.fullmatch(text) or len(text) % 4 == 1:
+    if isinstance(text, str):
+        if not _B64URL.fullmatch(text):
+            raise ValueError("not base64url")
+        text = text.encode("ascii")
+    elif not isinstance(text, bytes) or not _B64URL_BYTES.fullmatch(text):
         raise ValueError("not base64url")
-    try:
-        data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    except binascii.Error:
-        raise ValueError("not base64url") from None
-    if b64url_encode(data) != text:
+    return decode_checked(text)
+
+
+def decode_checked(data: bytes) -> bytes:
+    """:func:`b64url_decode` of bytes already known to be in the base64url alphabet."""
+    tail = len(data) % 4
+    if tail == 1 or (tail and data[-1] not in _CANONICAL_LAST[tail]):
         raise ValueError("not canonical base64url")
-    return data
+    return binascii.a2b_base64(data.translate(_TO_STANDARD) + b"=" * (-tail % 4))

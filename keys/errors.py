@@ -49,3 +49,11 @@ class KeyFileError(KeysError):
     code = "key_file_error"
     status_code = 500
     default_message = "key file could not be read"
+
+
+class UnknownKey(KeysError):
+    """A signing key id that is not in the ring."""
+
+    code = "unknown_key"
+    status_code = 404
+    default_message = "no signing key with this id"

@@ -3,7 +3,8 @@
 ``ring.json`` holds the metadata in ring order (first = active signer); each private key is
 ``signing-<kid>.key``, encrypted by :mod:`keys.keyfile` under the master key. Retired keys
 keep verifying (and stay in JWKS) until every token they signed has expired, then
-:meth:`KeyRing.prune` removes them. kid is the RFC 7638 thumbprint of the public key.
+:meth:`KeyRing.prune` removes them; :meth:`KeyRing.revoke` removes a compromised key at
+once. kid is the RFC 7638 thumbprint of the public key.
 
 Processes sharing the directory serialise changes with a file lock and re-read the ring
 under it, so the disk is the truth; other replicas see a rotation on their next load.
@@ -24,8 +25,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
-from keys.errors import KeyFileError
-from keys.jwk import public_jwk, thumbprint
+from keys.errors import KeyFileError, UnknownKey
+from keys.jwk import published_jwks, thumbprint
 from keys.keyfile import atomic_write, directory_lock, read_secret, write_secret
 
 SIGNING_LABEL = "authd-signing-key"
@@ -120,13 +121,32 @@ class KeyRing:
                 self._key_path(key.kid).unlink(missing_ok=True)
         return tuple(key.info for key in dropped)
 
+    def revoke(self, kid: str, now: int) -> KeyInfo:
+        """Remove a compromised key at once, whatever tokens it signed; return its info.
+
+        The active key is replaced first (a new key signs from now on). Like :meth:`prune`,
+        ring.json is rewritten before the key file is deleted; processes sharing the
+        directory drop the key on their next re-read (a ``stat`` of ring.json tells them).
+        """
+        with directory_lock(self._dir):
+            self._reload()
+            found = next((k for k in self._keys if k.kid == kid), None)
+            if found is None:
+                raise UnknownKey()
+            if found is self._keys[0]:
+                self._rotate(now)
+            self._keys = [k for k in self._keys if k.kid != kid]
+            self._write_infos()
+            self._key_path(kid).unlink(missing_ok=True)
+        return found.info
+
     def jwks(self, now: int, max_token_lifetime: int) -> dict[str, list[dict[str, str]]]:
         """Public JWK Set (RFC 7517 §5): active key plus retired keys still needed.
 
         Pass ``max_token_lifetime`` including any verifier leeway.
         """
         needed = [k for k in self._keys if k.info.still_needed(now, max_token_lifetime)]
-        return {"keys": [public_jwk(k.public_key, k.kid) for k in needed]}
+        return {"keys": [jwk for k in needed for jwk in published_jwks(k.public_key, k.kid)]}
 
     def reload(self) -> None:
         """Pick up rotations and prunes made by another process (ring.json is the truth)."""

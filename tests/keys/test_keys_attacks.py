@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from keys import InvalidToken, JwksKeys, KeyRing, public_jwk, sign_jwt, thumbprint, verify_jwt
 from keys.encoding import b64url_encode
-from keys.jws import sign_compact
+from tests.keys.jose_kit import sign_compact
 
 ClaimsFactory = Callable[..., dict[str, Any]]  # the `make_claims` fixture
 ISS, AUD = "https://authd.example", "rp-cash-transfer"
@@ -140,7 +140,11 @@ def test_wrong_audience(ring: KeyRing, make_claims: ClaimsFactory, now: int, aud
 
 @pytest.mark.parametrize("iss", ["https://evil.example", "https://authd.example/", None, 1])
 def test_wrong_issuer(ring: KeyRing, make_claims: ClaimsFactory, now: int, iss: Any) -> None:
-    assert _reason(sign_jwt(make_claims(iss=iss), ring.active), ring, now) == "wrong_issuer"
+    # Signed raw: pyjwt's signer refuses a non-string iss, an attacker's signer does not.
+    header = {"alg": "EdDSA", "kid": ring.active.kid}
+    token = sign_compact(header, json.dumps(make_claims(iss=iss)).encode(),
+                         ring.active.private_key)
+    assert _reason(token, ring, now) == "wrong_issuer"
 
 
 def test_tampered_payload(ring: KeyRing, make_claims: ClaimsFactory, now: int) -> None:
@@ -215,3 +219,58 @@ def test_retired_and_pruned_key_fails(
         verify_jwt(token, keys=JwksKeys.from_json(jwks), audience=AUD, issuer=ISS, now=now + 700)
     assert err.value.reason == "unknown_kid"
     assert _reason(token, ring, now + 700) == "unknown_kid"
+
+
+def test_padded_base64url_is_malformed(ring: KeyRing, make_claims: ClaimsFactory, now: int) -> None:
+    """RFC 7515 §2: base64url without padding. pyjwt accepts `=`-padded segments (and the
+    signature still verifies), so our own check before pyjwt is what refuses them."""
+    token = sign_jwt(make_claims(), ring.active)
+    header, payload, signature = token.split(".")
+    assert len(signature) % 4 == 2  # 64 bytes: 86 characters, two short of a quantum
+    assert verify_jwt(token, keys=ring.public_key, audience=AUD, issuer=ISS, now=now)
+    assert _reason(f"{header}.{payload}.{signature}==", ring, now) == "malformed"
+    padded_payload = payload + "=" * (-len(payload) % 4 or 4)
+    assert _reason(f"{header}.{padded_payload}.{signature}", ring, now) == "malformed"
+
+
+def test_non_canonical_base64url_is_malformed(
+    ring: KeyRing, make_claims: ClaimsFactory, now: int
+) -> None:
+    """Stray low bits in a segment's last character: another text for the same bytes."""
+    header, payload, signature = sign_jwt(make_claims(), ring.active).split(".")
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    last = alphabet.index(signature[-1])  # 86 chars: the last one carries 2 bits + 4 zero
+    stray = signature[:-1] + alphabet[last | 1]
+    assert stray != signature
+    assert _reason(f"{header}.{payload}.{stray}", ring, now) == "malformed"
+    header_bytes = json.dumps({"alg": "EdDSA", "kid": ring.active.kid}).encode()
+    text = b64url_encode(header_bytes)
+    if len(text) % 4:
+        last = alphabet.index(text[-1])
+        text = text[:-1] + alphabet[last | 1]
+        signing_input = f"{text}.{payload}"
+        token = f"{signing_input}.{b64url_encode(ring.active.private_key.sign(signing_input.encode()))}"
+        assert _reason(token, ring, now) == "malformed"
+
+
+@pytest.mark.parametrize("alg", ["Ed448", "ed25519", "ED25519", "EdDSA ", ["EdDSA"], "ES256"])
+def test_only_the_two_ed25519_names_are_algorithms(
+    ring: KeyRing, make_claims: ClaimsFactory, now: int, alg: Any
+) -> None:
+    header = {"alg": alg, "kid": ring.active.kid}
+    token = sign_compact(header, json.dumps(make_claims()).encode(), ring.active.private_key)
+    assert _reason(token, ring, now) == "bad_alg"
+
+
+def test_the_ed25519_name_verifies_like_eddsa(
+    ring: KeyRing, make_claims: ClaimsFactory, now: int
+) -> None:
+    """RFC 9864 §2.2: the fully specified name of the same signature."""
+    header = {"alg": "Ed25519", "kid": ring.active.kid}
+    token = sign_compact(header, json.dumps(make_claims()).encode(), ring.active.private_key)
+    assert verify_jwt(token, keys=ring.public_key, audience=AUD, issuer=ISS, now=now)
+    header, payload, _ = token.split(".")
+    forged = sign_compact({"alg": "Ed25519", "kid": ring.active.kid},
+                          json.dumps(make_claims(sub="x")).encode(),
+                          Ed25519PrivateKey.generate()).split(".")[2]
+    assert _reason(f"{header}.{payload}.{forged}", ring, now) == "bad_signature"

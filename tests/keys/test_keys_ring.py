@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
-from keys import KeyFileError, KeyRing, generate_master_key, thumbprint
+from keys import KeyFileError, KeyRing, UnknownKey, generate_master_key, thumbprint
 
 DAY = 86_400
 NOW = 1_700_000_000  # the `now` fixture's value, which the `ring` fixture was made at
@@ -92,18 +92,37 @@ def test_prune_drops_only_keys_past_token_lifetime(
 def test_jwks_is_public_only(ring: KeyRing) -> None:
     ring.rotate(NOW + 5)
     jwks = ring.jwks(NOW + 10, max_token_lifetime=600)
-    assert len(jwks["keys"]) == 2
+    kids = [ring.active.kid, ring.keys[1].kid]
+    assert [(k["kid"], k["alg"]) for k in jwks["keys"]] == [
+        (kids[0], "EdDSA"), (kids[0], "Ed25519"), (kids[1], "EdDSA"), (kids[1], "Ed25519")]
     for jwk in jwks["keys"]:
         assert set(jwk) == {"kty", "crv", "x", "kid", "use", "alg"}
-        assert (jwk["kty"], jwk["crv"], jwk["use"], jwk["alg"]) == (
-            "OKP",
-            "Ed25519",
-            "sig",
-            "EdDSA",
-        )
-    assert jwks["keys"][0]["kid"] == ring.active.kid
+        assert (jwk["kty"], jwk["crv"], jwk["use"]) == ("OKP", "Ed25519", "sig")
     late = ring.jwks(NOW + 10_000, max_token_lifetime=600)
-    assert [k["kid"] for k in late["keys"]] == [ring.active.kid]
+    assert [k["kid"] for k in late["keys"]] == [ring.active.kid] * 2
+
+
+def test_revoke_removes_a_retired_key_at_once(
+    ring: KeyRing, ring_dir: Path, master_key: bytes
+) -> None:
+    other = KeyRing.load_or_create(ring_dir, master_key, now=NOW)
+    first = ring.active.kid
+    ring.rotate(NOW + 5)
+    assert ring.revoke(first, NOW + 6).kid == first
+    assert ring.public_key(first) is None and not (ring_dir / f"signing-{first}.key").exists()
+    assert first not in {k["kid"] for k in ring.jwks(NOW + 6, 600)["keys"]}
+    assert other.public_key(first) is not None  # until it re-reads ring.json
+    other.reload()
+    assert other.public_key(first) is None and other.active.kid == ring.active.kid
+
+
+def test_revoke_of_the_active_key_makes_a_new_signer(ring: KeyRing) -> None:
+    compromised = ring.active.kid
+    ring.revoke(compromised, NOW + 5)
+    assert [k.kid for k in ring.keys] == [ring.active.kid] != [compromised]
+    assert ring.active.info.created_at == NOW + 5
+    with pytest.raises(UnknownKey):
+        ring.revoke(compromised, NOW + 6)
 
 
 def test_repr_hides_private_key(ring: KeyRing) -> None:

@@ -20,7 +20,7 @@ from keys import (
     verify_jwt,
 )
 from keys.encoding import b64url_decode
-from keys.jws import json_object
+from keys.tokens import json_object
 
 ClaimsFactory = Callable[..., dict[str, Any]]  # the `make_claims` fixture
 
@@ -133,14 +133,19 @@ def test_jwks_keys_ignores_other_key_types() -> None:
     assert list(keys) == ["ok"] and keys("r") is None and keys("ok") is not None
 
 
-def test_jwks_keys_drops_duplicated_kid() -> None:
+def test_jwks_keys_keeps_a_kid_listed_per_alg_and_drops_a_conflicting_kid(ring: KeyRing) -> None:
     entry = {
         "kty": "OKP",
         "crv": "Ed25519",
         "kid": "k",
         "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo",
     }
-    assert len(JwksKeys.from_json({"keys": [entry, entry]})) == 0
+    both = [{**entry, "alg": "EdDSA"}, {**entry, "alg": "Ed25519"}]
+    assert list(JwksKeys.from_json({"keys": both})) == ["k"]
+    other_key = {**ring.jwks(1, 1)["keys"][0], "kid": "k"}
+    assert len(JwksKeys.from_json({"keys": [entry, other_key]})) == 0
+    padded = {**entry, "x": entry["x"] + "="}
+    assert len(JwksKeys.from_json({"keys": [padded, {**entry, "alg": "HS256"}]})) == 0
     with pytest.raises(ValueError):
         JwksKeys.from_json({"nokeys": []})
 

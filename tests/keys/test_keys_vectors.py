@@ -5,9 +5,18 @@ from __future__ import annotations
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from keys import InvalidToken, JwksKeys, public_jwk, thumbprint
+from keys import (
+    InvalidToken,
+    JwksKeys,
+    KeyInfo,
+    SigningKey,
+    public_jwk,
+    sign_jwt,
+    thumbprint,
+    verify_jwt,
+)
 from keys.encoding import b64url_decode
-from keys.jws import check_header, parse_compact, sign_compact, verify_signature
+from tests.keys.jose_kit import sign_compact
 
 # RFC 8037 Appendix A.1 (private key) and A.2 (public key)
 D = "nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A"
@@ -20,29 +29,48 @@ JWS = (
     ".RXhhbXBsZSBvZiBFZDI1NTE5IHNpZ25pbmc"
     ".hgyY0il_MGCjP0JzlnLWG1PPOt7-09PGcvMg3AIbQR6dWbhijcNR4ki4iylGjg5BhVsPt9g7sVvpAr_MuM0KAg"
 )
-
 RFC_KEY = Ed25519PrivateKey.from_private_bytes(b64url_decode(D))
+JWKS = {"keys": [{"kty": "OKP", "crv": "Ed25519", "x": X, "kid": "rfc"}]}
+ISS, AUD, NOW = "https://authd.example", "rp", 1_700_000_000
 
 
 def test_public_key_and_thumbprint() -> None:
     jwk = public_jwk(RFC_KEY.public_key(), thumbprint(RFC_KEY.public_key()))
     assert jwk["x"] == X
     assert jwk["kid"] == THUMBPRINT
+    assert public_jwk(RFC_KEY.public_key(), "k", "Ed25519")["alg"] == "Ed25519"
+    with pytest.raises(ValueError):
+        public_jwk(RFC_KEY.public_key(), "k", "HS256")
 
 
-def test_sign_matches_rfc_8037_a4_exactly() -> None:
-    assert sign_compact({"alg": "EdDSA"}, b"Example of Ed25519 signing", RFC_KEY) == JWS
+def test_rfc_8037_a4_signature_verifies_with_the_jwks_key() -> None:
+    signing_input, _, signature = JWS.rpartition(".")
+    key = JwksKeys.from_json(JWKS).get("rfc")
+    assert key is not None
+    key.verify(b64url_decode(signature), signing_input.encode())
 
 
-def test_verify_rfc_8037_a4_with_jwks_key() -> None:
-    parsed = parse_compact(JWS)
-    assert parsed.header == {"alg": "EdDSA"}
-    assert parsed.payload == b"Example of Ed25519 signing"
-    jwks = {"keys": [{"kty": "OKP", "crv": "Ed25519", "x": X, "kid": "rfc"}]}
-    verify_signature(parsed, JwksKeys.from_json(jwks).get("rfc"))
+def test_our_signer_with_the_rfc_key_makes_the_rfc_signature_over_our_header() -> None:
+    """Ed25519 is deterministic (RFC 8032 §5.1.6): our token's signature is the one the RFC
+    key makes over our header and claims, and that header is exactly alg, kid, typ."""
+    claims = {"iss": ISS, "aud": AUD, "exp": NOW + 60}
+    token = sign_jwt(claims, SigningKey(KeyInfo(THUMBPRINT, NOW), RFC_KEY), typ="JWT")
+    header, payload, signature = token.split(".")
+    assert b64url_decode(header) == (
+        b'{"alg":"EdDSA","kid":"' + THUMBPRINT.encode() + b'","typ":"JWT"}')
+    assert b64url_decode(signature) == RFC_KEY.sign(f"{header}.{payload}".encode())
+    keys = JwksKeys.from_json({"keys": [{**JWKS["keys"][0], "kid": THUMBPRINT}]})
+    assert verify_jwt(token, keys=keys, audience=AUD, issuer=ISS, now=NOW) == claims
 
 
 def test_rfc_vector_has_no_kid_so_jwt_verification_refuses_it() -> None:
     with pytest.raises(InvalidToken) as err:
-        check_header(parse_compact(JWS).header)
+        verify_jwt(JWS, keys=JwksKeys.from_json(JWKS), audience=AUD, issuer=ISS, now=NOW)
     assert err.value.reason == "unknown_kid"
+
+
+def test_rfc_payload_is_not_a_claim_set() -> None:
+    token = sign_compact({"alg": "EdDSA", "kid": "rfc"}, b"Example of Ed25519 signing", RFC_KEY)
+    with pytest.raises(InvalidToken) as err:
+        verify_jwt(token, keys=JwksKeys.from_json(JWKS), audience=AUD, issuer=ISS, now=NOW)
+    assert err.value.reason == "malformed"

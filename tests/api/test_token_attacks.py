@@ -10,6 +10,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,10 +20,15 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from sqlalchemy import select
 from typer.testing import CliRunner
 
 from authd import keyring
+from authd.audit import verify_chain
 from authd.cli import app as cli_app
+from authd.state import open_state
+from authd.storage.db import transaction
+from authd.storage.models import AuditEvent
 from authd.tokens import TOKEN_TYP
 from keys import KeyInfo, SigningKey, public_jwk, sign_jwt
 from tests.api.token_kit import (
@@ -214,3 +222,89 @@ def test_the_untouched_token_passes_both(world, tmp_path):
 def verify_cli(token: str, jwks: Path, now: int):
     return CliRunner().invoke(cli_app, ["token", "verify", token, "--jwks", str(jwks),
                                         "--aud", "program-a", "--now", str(now)])
+
+
+# Issue 9 item 8: key removal and emergency revocation. Each test failed before the fix:
+# introspection only re-read the ring for an unknown kid, so a key removed by another
+# process kept verifying until the next upkeep; and it trusted the token's own `exp`.
+
+AUTHD = Path(sys.executable).with_name("authd")
+
+
+def _jwks_kids(w: World) -> set[str]:
+    return {k["kid"] for k in w.client.get("/.well-known/jwks.json").json()["keys"]}
+
+
+@pytest.mark.slow
+def test_keys_revoke_in_another_process_stops_the_running_app_at_once(world, tmp_path):
+    token = world.valid()
+    compromised = world.kid
+    assert introspect(world.client, world.key_a, token)["active"] is True
+    settings = world.state.settings
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTHD_")}
+    env.update(AUTHD_DATA_DIR=str(settings.data_dir), AUTHD_DATABASE_URL=settings.database_url,
+               AUTHD_MASTER_KEY=settings.master_key.get_secret_value(),
+               AUTHD_FACES_ENABLED="false")
+    done = subprocess.run([str(AUTHD), "keys", "revoke", compromised], env=env,  # noqa: S603
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    new_kid = done.stdout.strip()
+    assert new_kid and new_kid != compromised
+
+    assert introspect(world.client, world.key_a, token) == {"active": False}
+    assert compromised not in _jwks_kids(world) and new_kid in _jwks_kids(world)
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text(world.client.get("/.well-known/jwks.json").text)
+    offline = verify_cli(token, jwks, world.clock.now())
+    assert offline.exit_code == 1 and "invalid token: unknown_kid" in offline.output
+    fresh = world.valid()  # the running app signs with the new key
+    assert parts(fresh)[0]["kid"] == new_kid
+    assert introspect(world.client, world.key_a, fresh)["active"] is True
+    with transaction(world.state.db) as session:
+        events = session.execute(select(AuditEvent).where(
+            AuditEvent.action == "keys.revoke")).scalars().all()
+        assert [(e.outcome, e.detail["kid"], e.detail["was_active"]) for e in events] == [
+            ("success", compromised, True)]
+        assert verify_chain(session) == []
+
+
+def test_a_key_removed_by_a_second_app_instance_is_refused_at_once(world):
+    """A retired key (tokens still in flight) revoked on another instance sharing the data
+    dir and database: the first instance drops it at its next verification."""
+    token = world.valid()
+    retired = world.kid
+    other = open_state(world.state.settings, world.clock)
+    try:
+        other.keyring.rotate(world.clock.now())
+        assert introspect(world.client, world.key_a, token)["active"] is True  # rotation alone
+        other.keyring.revoke(retired, world.clock.now())
+        assert retired in [k.kid for k in world.state.keyring.keys]  # not re-read yet
+        assert introspect(world.client, world.key_a, token) == {"active": False}
+        assert retired not in [k.kid for k in world.state.keyring.keys]
+    finally:
+        other.close()
+
+
+def test_introspection_trusts_the_expiry_stored_at_issue(world):
+    """A token re-signed with a stolen key to live longer is not the token we issued: it is
+    inactive now, and the original stops being active at the expiry recorded at issue."""
+    original = world.valid()
+    header, claims = parts(original)
+    longer = sign_jwt({**claims, "exp": claims["exp"] + 86_400}, world.state.keyring.active,
+                      typ=TOKEN_TYP)
+    assert introspect(world.client, world.key_a, original)["active"] is True
+    assert introspect(world.client, world.key_a, longer) == {"active": False}
+    world.clock.offset += claims["exp"] - world.clock.now()
+    assert introspect(world.client, world.key_a, original) == {"active": False}
+    assert introspect(world.client, world.key_a, longer) == {"active": False}
+
+
+def test_revoking_an_unknown_key_is_refused(world):
+    settings = world.state.settings
+    result = CliRunner().invoke(cli_app, ["keys", "revoke", "no-such-kid", "--data-dir",
+                                          str(settings.data_dir)],
+                                env={"AUTHD_DATABASE_URL": settings.database_url,
+                                     "AUTHD_MASTER_KEY": settings.master_key.get_secret_value(),
+                                     "AUTHD_FACES_ENABLED": "false"})
+    assert result.exit_code == 1 and "no signing key no-such-kid" in result.output
+    assert world.kid in _jwks_kids(world)

@@ -12,8 +12,11 @@ import hmac
 import re
 import secrets
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from cachetools import TTLCache
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -122,26 +125,29 @@ def authenticate(session: Session, presented: str | None, now: int) -> Client:
 class ClientCache:
     """API keys that authenticated in the last `ttl` seconds: spares a database read per call.
 
-    Entries are keyed by a hash of the presented key (never the key itself) and never outlive
-    the key's expiry; a revocation reaches every process within `ttl` seconds (0: no cache).
+    A cachetools TTLCache on the application's clock (bounded: the least recently used
+    entry goes first), keyed by a hash of the presented key (never the key itself). An entry
+    never outlives the key's expiry; a revocation reaches every process within `ttl` seconds
+    (0: no cache).
     """
 
-    def __init__(self, ttl: int, size: int = 4096) -> None:
-        self.ttl, self.size = ttl, size
-        self._entries: dict[str, tuple[Client, int]] = {}
-        self._lock = threading.Lock()
+    def __init__(self, ttl: int, size: int = 4096,
+                 timer: Callable[[], float] = time.monotonic) -> None:
+        self.ttl = ttl
+        self._entries: TTLCache[str, Client] = TTLCache(size, max(ttl, 1), timer=timer)
+        self._lock = threading.Lock()  # TTLCache is not thread-safe; routes run in threads
 
     def get(self, presented: str, now: int) -> Client | None:
-        entry = self._entries.get(_hash(presented)) if self.ttl else None
-        return entry[0] if entry and now < entry[1] else None
-
-    def put(self, presented: str, client: Client, now: int) -> None:
         if not self.ttl:
-            return
+            return None
         with self._lock:
-            if len(self._entries) >= self.size:
-                self._entries.clear()  # a burst of distinct keys: start over, stay bounded
-            self._entries[_hash(presented)] = (client, min(now + self.ttl, client.key_expires_at))
+            client = self._entries.get(_hash(presented))
+        return client if client is not None and now < client.key_expires_at else None
+
+    def put(self, presented: str, client: Client) -> None:
+        if self.ttl:
+            with self._lock:
+                self._entries[_hash(presented)] = client
 
 
 def list_relying_parties(session: Session) -> list[tuple[RelyingParty, list[ApiKey]]]:

@@ -43,7 +43,7 @@ def get_client(state: StateDep, clock: ClockDep, credentials: Credentials) -> Cl
         return cached
     with transaction(state.db_read) as session:
         client = authenticate(session, presented, now)
-    state.client_cache.put(presented, client, now)
+    state.client_cache.put(presented, client)
     return client
 
 

@@ -5,7 +5,7 @@ request path.
   the embedded default, playing the SMS/e-mail gateway (and what tests read).
 - `WebhookNotifier` POSTs the same JSON to a gateway, signed with
   `X-Authd-Signature: sha256=<hex HMAC-SHA256 of the body>`, retrying transient failures
-  (connection errors, 5xx, 429) with exponential backoff.
+  (connection errors, 5xx, 429) with exponential backoff and full jitter (tenacity).
 - `BackgroundNotifier` runs either on a worker thread so the API answers without waiting.
 
 A message's text holds the code: it is never logged, and its repr hides it.
@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Literal, Protocol
 
 import httpx
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
 from authd.settings import Settings
 from keys.signing import hmac_sha256_hex
@@ -77,35 +78,43 @@ class OutboxNotifier:
                 os.close(fd)  # closing releases the flock
 
 
+class _Transient(Exception):
+    """One failed attempt worth retrying (unreachable, 5xx, 429)."""
+
+
 class WebhookNotifier:
     def __init__(self, url: str, secret: bytes, *, tries: int = 3, backoff: float = 0.2,
                  timeout: float = 5.0, sleep: Callable[[float], None] = time.sleep) -> None:
-        self.url, self.secret, self.tries, self.backoff = url, secret, tries, backoff
-        self.sleep = sleep
+        self.url, self.secret, self.tries = url, secret, tries
+        # Exponential backoff with full jitter (a random wait up to 0.2, 0.4, 0.8 ... s) so
+        # the workers of several servers do not retry a recovering gateway in step.
+        self._retrying = Retrying(
+            stop=stop_after_attempt(tries), wait=wait_random_exponential(multiplier=backoff),
+            retry=retry_if_exception_type(_Transient), sleep=sleep, reraise=True)
         self.http = httpx.Client(timeout=timeout)
 
     def send(self, message: OtpMessage) -> None:
         body = message.to_json()
         headers = {"Content-Type": "application/json",
                    "X-Authd-Signature": "sha256=" + hmac_sha256_hex(self.secret, body)}
-        for attempt in range(1, self.tries + 1):
-            outcome = self._post(body, headers)
-            if outcome == "delivered":
-                return
-            if outcome == "permanent" or attempt == self.tries:
-                raise DeliveryFailed(f"gave up after {attempt} attempt(s): {outcome}")
-            self.sleep(self.backoff * 2 ** (attempt - 1))  # 0.2, 0.4, 0.8 ... seconds
+        try:
+            self._retrying(self._post, body, headers)
+        except _Transient as exc:
+            raise DeliveryFailed(f"gave up after {self.tries} attempt(s): {exc}") from None
 
-    def _post(self, body: bytes, headers: dict[str, str]) -> str:
+    def _post(self, body: bytes, headers: dict[str, str]) -> None:
+        """One attempt: returns when delivered, raises _Transient or DeliveryFailed."""
         try:
             status = self.http.post(self.url, content=body, headers=headers).status_code
         except httpx.HTTPError as exc:
             log.warning("webhook delivery attempt failed", extra={"error": type(exc).__name__})
-            return "unreachable"
+            raise _Transient("unreachable") from None
         if 200 <= status < 300:
-            return "delivered"
+            return
         log.warning("webhook delivery attempt refused", extra={"status": status})
-        return "transient" if status >= 500 or status == 429 else "permanent"
+        if status >= 500 or status == 429:
+            raise _Transient("transient")
+        raise DeliveryFailed("gave up after 1 attempt(s): permanent")
 
     def close(self) -> None:
         self.http.close()

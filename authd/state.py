@@ -116,7 +116,7 @@ def open_state(settings: Settings, clock: Clock | None = None) -> AppState:
         settings=settings, engine=engine, db=db, clock=clock,
         secrets=DerivedSecrets.from_master(master), keyring=keyring, sealer=sealer,
         metrics=Metrics(), extras=otp_extras(settings, engine, data_dir),
-        client_cache=ClientCache(settings.api_key_cache_seconds),
+        client_cache=ClientCache(settings.api_key_cache_seconds, timer=clock.now),
     )
 
 

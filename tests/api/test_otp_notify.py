@@ -94,7 +94,13 @@ def test_webhook_signs_the_body(gateway_factory):
 def test_webhook_retries_with_backoff_then_succeeds(gateway_factory):
     gateway, waits = gateway_factory([503, 500]), []
     webhook(gateway.url, sleep=waits.append).send(MESSAGE)
-    assert len(gateway.received) == 3 and waits == [0.01, 0.02]
+    assert len(gateway.received) == 3 and _jittered(waits)
+
+
+def _jittered(waits: list[float]) -> bool:
+    """Exponential backoff with full jitter: the n-th wait is random in [0, 0.01 * 2**n]."""
+    bounded = len(waits) == 2 and all(0 <= w <= 0.01 * 2**n for n, w in enumerate(waits))
+    return bounded and waits != [0.01, 0.02]  # not the bare exponential (jitter is random)
 
 
 def test_webhook_that_always_fails_is_logged_without_the_code(gateway_factory, caplog):
@@ -119,7 +125,7 @@ def test_permanent_refusal_is_not_retried_and_unreachable_gateway_is(gateway_fac
     waits: list[float] = []
     with pytest.raises(Exception, match="3 attempt"):
         webhook("http://127.0.0.1:9/nothing-listens", sleep=waits.append).send(MESSAGE)
-    assert waits == [0.01, 0.02]
+    assert _jittered(waits)
 
 
 def _append_many(path: str, n: int) -> None:

@@ -88,6 +88,26 @@ def test_keys_rotate_and_list(data_dir):
         state.close()
 
 
+def test_keys_revoke_the_active_key(data_dir):
+    assert run("init").exit_code == 0
+    compromised = run("keys", "list").output.splitlines()[1].split()[0]
+    revoked = run("keys", "revoke", compromised)
+    assert revoked.exit_code == 0, revoked.output
+    new = revoked.output.strip()
+    rows = run("keys", "list").output.splitlines()[1:]
+    assert [r.split()[:2] for r in rows] == [[new, "active"]] and new != compromised
+    assert not (data_dir / "signing-keys" / f"signing-{compromised}.key").exists()
+    again = run("keys", "revoke", compromised)
+    assert again.exit_code == 1 and f"no signing key {compromised}" in again.output
+    state = open_data(data_dir)
+    try:
+        assert compromised not in json.dumps(state.keyring.jwks(state.clock.now(), 3630))
+        with transaction(state.db) as session:
+            assert verify_chain(session) == []
+    finally:
+        state.close()
+
+
 def test_keys_rotate_sealing(data_dir):
     run("init")
     before = json.loads((data_dir / "sealing-keys" / "sealing-index.json").read_text())["order"]

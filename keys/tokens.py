@@ -63,11 +63,13 @@ class _StrictJson(json.JSONEncoder):
 
 
 class _Jws(jwt.PyJWS):
-    """pyjwt's JWS reader with our strict base64url.
+    """pyjwt's JWS reader with our strict base64url, for speed only.
 
-    pyjwt tests each character of every segment in a Python loop and then tolerates ``=``
-    padding; the token already passed ``_COMPACT`` here, so the same check is one regex
-    (measured: that loop was half of pyjwt's own time per verification).
+    pyjwt tests each character of every segment in a Python loop (then tolerates ``=``
+    padding); here the token already passed ``_COMPACT``, so only the canonical last
+    character is left to check. The profile put that loop at about half of pyjwt's own time
+    per verification. Safety does not rest on this override of a private pyjwt method: if a
+    pyjwt release stops calling it, ``_COMPACT`` still refuses padding before pyjwt runs.
     """
 
     @staticmethod

@@ -11,6 +11,7 @@ _B64URL_BYTES = re.compile(rb"[A-Za-z0-9_-]*")
 _ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 # The last character of a 2- (3-) character tail carries 4 (2) unused bits, which must be 0.
 _CANONICAL_LAST = {2: frozenset(_ALPHABET[::16]), 3: frozenset(_ALPHABET[::4])}
+_CANONICAL_LAST_TEXT = {tail: frozenset(map(chr, last)) for tail, last in _CANONICAL_LAST.items()}
 _TO_STANDARD = bytes.maketrans(b"-_", b"+/")
 
 
@@ -40,3 +41,10 @@ def decode_checked(data: bytes) -> bytes:
     if tail == 1 or (tail and data[-1] not in _CANONICAL_LAST[tail]):
         raise ValueError("not canonical base64url")
     return binascii.a2b_base64(data.translate(_TO_STANDARD) + b"=" * (-tail % 4))
+
+
+def is_canonical(text: str) -> bool:
+    """Whether base64url ``text`` (alphabet already checked) has one of the lengths and the
+    last character that an encoder makes: no stray low bits, no impossible length."""
+    tail = len(text) % 4
+    return tail != 1 and (not tail or text[-1] in _CANONICAL_LAST_TEXT[tail])

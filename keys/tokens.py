@@ -11,9 +11,9 @@ Signing and verification go through pyjwt; this module makes its safe choices ma
   headers);
 - audience, issuer and ``exp`` are required; time is the caller's ``now`` (pyjwt would read
   the wall clock), so ``exp``/``nbf``/``iat`` are checked here;
-- the compact form is strict before pyjwt sees it: unpadded base64url only (pyjwt accepts
-  ``=`` padding), a canonical header without duplicate members or ``crit``; the payload
-  refuses duplicate members and non-numeric dates;
+- the compact form is strict before pyjwt sees it: unpadded, canonical base64url only
+  (pyjwt accepts ``=`` padding), a header without duplicate members or ``crit``; the
+  payload refuses duplicate members and non-numeric dates;
 - every failure raises :class:`InvalidToken` with a reason word for the audit log.
 """
 
@@ -31,7 +31,7 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from jwt.algorithms import OKPAlgorithm
 
-from keys.encoding import b64url_decode, b64url_encode, decode_checked
+from keys.encoding import b64url_decode, b64url_encode, decode_checked, is_canonical
 from keys.errors import InvalidToken
 from keys.jwk import ALGS, SIGNING_ALG, JwksKeys
 from keys.ring import SigningKey
@@ -165,7 +165,10 @@ def _checked_header(token: str) -> dict[str, Any]:
         token
     ):
         raise InvalidToken("malformed")
-    header = _header(token[: token.index(".")])
+    segment, payload, signature = token.split(".")
+    if not (is_canonical(payload) and is_canonical(signature)):
+        raise InvalidToken("malformed")  # whatever pyjwt's version would let through
+    header = _header(segment)
     if not isinstance(header.get("alg"), str) or header["alg"] not in ALGS:
         raise InvalidToken("bad_alg")
     if "crit" in header:

@@ -74,25 +74,28 @@ def verify_subject(
     policy: Policy, purpose: otp.Purpose, now: int, trace: Trace,
 ) -> tuple[Identity, Decision]:
     admissible(attempt.evidence, policy)
-    identity = _admit(session, state, attempt, now)
+    identity = _admit(session, state, client, attempt, purpose, now)
     trace.uin = identity.uin
     ctx = FactorContext(session, state, client, identity, attempt.txn_id, purpose, now)
     results = [CHECKERS[name](ctx, attempt.evidence[name]) for name in sorted(attempt.evidence)]
     for result in results:  # audit-safe facts, e.g. the face distance and threshold
         trace.detail.update(result.detail)
     decision = decide(results, policy)
-    subjects.record_success(session, identity)
+    state.otps.succeed(session, otp.Verifier(identity.id, client.rp_id, purpose))
     return identity, decision
 
 
-def _admit(session: Session, state: AppState, attempt: Attempt, now: int) -> Identity:
+def _admit(session: Session, state: AppState, client: Client, attempt: Attempt,
+           purpose: otp.Purpose, now: int) -> Identity:
     try:
-        return subjects.admit(session, attempt.individual_id, attempt.id_type, now,
+        identity = subjects.found(session, attempt.individual_id, attempt.id_type, now)
+        verifier = otp.Verifier(identity.id, client.rp_id, purpose)
+        return subjects.admit(session, state.otps, identity, verifier, now,
                               max_failures=state.settings.max_consecutive_failures)
     except Refused:
         code = attempt.evidence.get("otp")
         if isinstance(code, str) and attempt.txn_id:  # cost what a wrong code costs
-            otp.equalize(session, state.secrets.otp_key, attempt.txn_id, code)
+            state.otps.equalize(session, attempt.txn_id, code)
         raise
 
 

@@ -1,14 +1,18 @@
 """Requesting an OTP: resolve the ID, issue and store the code, hand it to the notifier.
 
-A caller cannot tell which IDs exist: for an unknown, deactivated, locked or capped ID the
-answer has the same status, keys and formats (a random txn_id, decoy masked destinations)
-and costs the same work (a code is minted and hashed, one audit event is written in one
-transaction); only nothing is stored or sent. The real reason goes to the audit log.
+A caller cannot tell which IDs exist, nor in which state an existing one is: every answer has
+the same status, keys and formats and costs the same work (a code is minted and hashed, one
+audit event is written in one transaction). An existing identity shows its real masked
+destinations whether it is active, deactivated, locked or capped (a state must not change
+the reply); an unknown ID shows stable decoys. Only for an active, usable identity is the
+code stored and sent. The real reason goes to the audit log.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
 
 from authd import destinations, otp, subjects
 from authd.audit import AuditContext, AuditRecord, append
@@ -53,26 +57,33 @@ def request_otp(
     settings, key = state.settings, state.secrets.otp_key
     messages: list[OtpMessage] = []
     with transaction(state.db) as session:
+        identity: Identity | None = None
         try:
-            identity = subjects.admit(session, req.individual_id, req.id_type, now,
-                                      max_failures=settings.max_consecutive_failures)
-            if req.purpose == "auth" and subjects.is_locked(identity, "otp"):
-                raise Refused("auth_type_locked")
-            issued = otp.issue(session, key, identity.id, client.rp_id, req.purpose,
-                               now=now, ttl=settings.otp_ttl_seconds)
+            identity = subjects.found(session, req.individual_id, req.id_type, now)
+            _admit(session, state, client, identity, req, now)
+            issued = state.otps.issue(session, identity.id, client.rp_id, req.purpose, now=now)
             messages = _messages(identity, req, issued, now, settings.otp_ttl_seconds)
-            shown = destinations.shown(identity, req.channels, key, req.individual_id)
             record = _record(req, identity.uin, issued.txn_id, None, len(messages))
         except Refused as refusal:
             issued, _ = otp.mint(key, now, settings.otp_ttl_seconds)
-            shown = destinations.shown(None, req.channels, key, req.individual_id)
-            uin = req.individual_id if req.id_type == "uin" else None
+            uin = identity.uin if identity is not None else (
+                req.individual_id if req.id_type == "uin" else None)
             record = _record(req, uin, issued.txn_id, refusal.reason, 0)
+        shown = destinations.shown(identity, req.channels, key, req.individual_id)
         append(session, ctx, record, now)
     notifier: Notifier = state.extras["notifier"]
     for message in messages:  # after commit: a code is only ever sent for a stored OTP
         notifier.send(message)
     return Challenge(issued.txn_id, issued.expires_at, shown)
+
+
+def _admit(session: Session, state: AppState, client: Client, identity: Identity,
+           req: OtpRequest, now: int) -> None:
+    verifier = otp.Verifier(identity.id, client.rp_id, req.purpose)
+    subjects.admit(session, state.otps, identity, verifier, now,
+                   max_failures=state.settings.max_consecutive_failures)
+    if req.purpose == "auth" and subjects.is_locked(identity, "otp"):
+        raise Refused("auth_type_locked")
 
 
 def _messages(

@@ -239,15 +239,21 @@ def identity_deactivate(uin: str, data_dir: DataDir = None) -> None:
 
 
 @identity_app.command("reset-failures")
-def identity_reset_failures(uin: str, data_dir: DataDir = None) -> None:
-    """Clear an identity's consecutive authentication failures (after the cap of
-    AUTHD_MAX_CONSECUTIVE_FAILURES locked it out, once the person has been checked)."""
+def identity_reset_failures(
+    uin: str,
+    rp: Annotated[str | None, typer.Option("--rp", help="only at this relying party")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Clear an identity's consecutive authentication failures (counted per relying party and
+    purpose; a lock at AUTHD_MAX_CONSECUTIVE_FAILURES also lifts by itself after
+    AUTHD_FAILURE_LOCK_SECONDS), once the person has been checked."""
     with opened(data_dir) as state, transaction(state.db) as session:
         identity = identities.get_by_uin(session, uin)
-        before, identity.consecutive_failures = identity.consecutive_failures, 0
+        cleared = state.otps.reset(session, identity.id, rp)
         cli_audit(state, session, AuditRecord("identity.reset_failures", "success", uin=uin,
-                                              detail={"failures": before}))
-    typer.echo(f"{uin}: {before} consecutive failures cleared")
+                                              detail={"rp_id": rp, "counters": cleared}))
+    where = f" at {rp}" if rp else ""
+    typer.echo(f"{uin}: {cleared} failure counter(s) cleared{where}")
 
 
 @vid_app.command("create")

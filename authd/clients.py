@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from authd.exceptions import Conflict, InsufficientScope, InvalidClient, NotFound
 from authd.storage.models import ApiKey, RelyingParty
 
-SCOPES = ("enroll", "auth", "introspect", "admin")
+SCOPES = ("enroll", "auth", "introspect", "admin", "resident_portal")
 FACTORS = ("otp", "face")
 RP_ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{1,63}$")
 _KEY = re.compile(r"^authd_([A-Za-z0-9]{12})_([A-Za-z0-9_-]{20,64})$")

@@ -1,4 +1,5 @@
-"""Periodic purge of rows nobody needs any more: expired tokens' records and used OTPs.
+"""Periodic purge of rows nobody needs any more: expired tokens' records, used OTPs, and
+failure counters past `failure_lock_seconds` (which no longer count).
 
 An issued or revoked token's row matters until the token expires (introspection, revocation);
 an OTP transaction until it expires. Past that (plus the verifier leeway) they are deleted,
@@ -17,7 +18,7 @@ from sqlalchemy import delete
 from authd.keyring import LEEWAY_SECONDS
 from authd.state import AppState
 from authd.storage.db import transaction
-from authd.storage.models import IssuedToken, OtpTransaction, RevokedToken
+from authd.storage.models import AuthFailure, IssuedToken, OtpTransaction, RevokedToken
 
 log = logging.getLogger("authd.housekeeping")
 INTERVAL_SECONDS = 300
@@ -28,6 +29,7 @@ class Purged:
     issued_tokens: int
     revoked_tokens: int
     otp_transactions: int
+    auth_failures: int = 0
 
 
 def purge_expired(state: AppState, now: int) -> Purged:
@@ -35,6 +37,9 @@ def purge_expired(state: AppState, now: int) -> Purged:
     with transaction(state.db) as session:
         counts = [session.execute(delete(model).where(model.expires_at < cutoff)).rowcount
                   for model in (IssuedToken, RevokedToken, OtpTransaction)]
+        forgotten = now - state.settings.failure_lock_seconds
+        counts.append(session.execute(
+            delete(AuthFailure).where(AuthFailure.last_at <= forgotten)).rowcount)
     return Purged(*counts)
 
 

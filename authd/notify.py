@@ -2,7 +2,9 @@
 request path.
 
 - `OutboxNotifier` appends one JSON line per message to `data_dir/outbox.jsonl` (mode 0600):
-  the embedded default, playing the SMS/e-mail gateway (and what tests read).
+  the embedded default, playing the SMS/e-mail gateway (and what tests read). Lines older
+  than the OTP lifetime are dropped, so the file never holds a code that still matters for
+  longer than it lives; production refuses it unless AUTHD_OTP_OUTBOX_IN_PRODUCTION=true.
 - `WebhookNotifier` POSTs the same JSON to a gateway, signed with
   `X-Authd-Signature: sha256=<hex HMAC-SHA256 of the body>`, retrying transient failures
   (connection errors, 5xx, 429) with exponential backoff and full jitter (tenacity).
@@ -61,21 +63,45 @@ class DeliveryFailed(Exception):
 
 class OutboxNotifier:
     """Appends to a JSONL file: one `write(2)` of one line under O_APPEND and an exclusive
-    flock, so lines from threads and worker processes never interleave."""
+    flock, so lines from threads and worker processes never interleave. When the oldest line
+    is older than `max_age` seconds (relative to the new message), the file is rewritten in
+    place under the same lock with only the recent lines."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, path: Path, max_age: int | None = None) -> None:
+        self.path, self.max_age = path, max_age
         self._lock = threading.Lock()
 
     def send(self, message: OtpMessage) -> None:
         line = message.to_json() + b"\n"
         with self._lock:
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX)
+                if self.max_age is not None:
+                    _prune(fd, message.at - self.max_age)
                 os.write(fd, line)
             finally:
                 os.close(fd)  # closing releases the flock
+
+
+def _at(line: bytes) -> int:
+    try:
+        return int(json.loads(line)["at"])
+    except (ValueError, KeyError, TypeError):
+        return 0  # an unreadable line is dropped with the stale ones
+
+
+def _prune(fd: int, cutoff: int) -> None:
+    """Drop lines with `at` < cutoff; cheap when the first line is recent (one short read)."""
+    head = os.pread(fd, 4096, 0).split(b"\n", 1)[0]
+    if not head or _at(head) >= cutoff:
+        return
+    size = os.fstat(fd).st_size
+    lines = os.pread(fd, size, 0).splitlines(keepends=True)
+    kept = b"".join(ln for ln in lines if ln.endswith(b"\n") and _at(ln) >= cutoff)
+    os.ftruncate(fd, 0)
+    if kept:
+        os.write(fd, kept)
 
 
 class _Transient(Exception):
@@ -173,7 +199,8 @@ class BackgroundNotifier:
 def build_notifier(settings: Settings, data_dir: Path) -> BackgroundNotifier:
     """The configured notifier, wrapped so delivery runs off the request path."""
     if settings.otp_notifier == "outbox":
-        return BackgroundNotifier(OutboxNotifier(data_dir / OUTBOX_FILE))
+        return BackgroundNotifier(OutboxNotifier(data_dir / OUTBOX_FILE,
+                                                 max_age=settings.otp_ttl_seconds))
     if not settings.otp_webhook_url or settings.otp_webhook_secret is None:
         raise ValueError("AUTHD_OTP_WEBHOOK_URL and AUTHD_OTP_WEBHOOK_SECRET are required "
                          "with AUTHD_OTP_NOTIFIER=webhook")

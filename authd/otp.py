@@ -1,4 +1,4 @@
-"""One-time passwords over `otp_transactions` (SP 800-63B §5.1.4.2 out-of-band, §5.1.5).
+"""One-time passwords (SP 800-63B §5.1.4.2 out-of-band, §5.1.5) and the `OtpStore` they live in.
 
 - a 6-digit code from `secrets` (a CSPRNG), never derived from a counter or time, so there is
   no HOTP/TOTP path (and no RFC 4226/6238 vectors apply);
@@ -7,8 +7,12 @@
   purpose (`auth`: may yield a token; `resident`: may only authorize the resident's own
   controls);
 - one live OTP per (identity, relying party): issuing supersedes the older ones;
-- `otp_max_attempts` wrong codes burn it. Attempts live on the transaction, consecutive
-  failures on the identity (authd.subjects), so re-issuing never resets either.
+- `otp_max_attempts` wrong codes burn it. Attempts live on the transaction; consecutive
+  failures on the verifier (identity, relying party, purpose), so re-issuing resets neither.
+
+Two stores with one behaviour, chosen once at start (`authd.otp_stores.build_store`): the
+database (`otp_transactions`, `auth_failures`) and Redis when `AUTHD_REDIS_URL` is set (TTL
+expiry, single use and attempts counted atomically in Lua).
 
 Refusal reasons (audit only): otp_unknown_txn, otp_other_identity, otp_other_relying_party,
 otp_wrong_purpose, otp_used, otp_burned, otp_superseded, otp_expired, otp_wrong_code.
@@ -18,17 +22,16 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
-from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from authd.exceptions import Refused
-from authd.storage.models import Identity, OtpTransaction
 from keys import constant_time_equals, hash_secret
 
 Purpose = Literal["auth", "resident"]
 CODE_DIGITS = 6
+NO_HASH = "0" * 64
 
 
 class OtpRefused(Refused):
@@ -46,6 +49,73 @@ class IssuedOtp:
         return f"IssuedOtp({self.txn_id}, expires_at={self.expires_at})"
 
 
+@dataclass(frozen=True)
+class OtpStatus:
+    """What a store knows of one transaction (no code, no hash)."""
+
+    identity_id: int
+    rp_id: str
+    purpose: str
+    expires_at: int
+    attempts: int
+    used: bool
+    burned: bool
+    superseded: bool
+
+
+@dataclass(frozen=True)
+class Verifier:
+    """Whose consecutive failures count together (SP 800-63B §5.2.2 "per account and
+    verifier"): one identity through one relying party for one purpose. An attack through one
+    program's key never locks the person at another program or out of the resident controls."""
+
+    identity_id: int
+    rp_id: str
+    purpose: Purpose
+
+
+@dataclass(frozen=True)
+class OtpPolicy:
+    key: bytes
+    ttl: int
+    max_attempts: int
+    lock_seconds: int  # a verifier's failures are forgotten this long after the last one
+
+
+class OtpStore(Protocol):
+    def issue(self, session: Session, identity_id: int, rp_id: str, purpose: Purpose, *,
+              now: int) -> IssuedOtp:
+        """Store a new OTP, superseding every live one of this identity at this relying party."""
+        ...
+
+    def verify(self, session: Session, txn_id: str, code: str, *, identity_id: int,
+               rp_id: str, purpose: Purpose, now: int) -> None:
+        """Consume the OTP or raise OtpRefused; a wrong code counts an attempt (may burn it)."""
+        ...
+
+    def equalize(self, session: Session, txn_id: str, code: str) -> None:
+        """The lookup and comparison `verify` does, with no effect (timing equalization)."""
+        ...
+
+    def status(self, session: Session, txn_id: str) -> OtpStatus | None: ...
+
+    def failures(self, session: Session, verifier: Verifier, now: int) -> int:
+        """Consecutive failures of the verifier still in force at `now`."""
+        ...
+
+    def fail(self, session: Session, verifier: Verifier, now: int) -> None:
+        """One more consecutive failure (atomic: concurrent failures all count)."""
+        ...
+
+    def succeed(self, session: Session, verifier: Verifier) -> None: ...
+
+    def reset(self, session: Session, identity_id: int, rp_id: str | None) -> int:
+        """Clear an identity's failures (at one relying party, or all); how many cleared."""
+        ...
+
+    def close(self) -> None: ...
+
+
 def new_code() -> str:
     return f"{secrets.randbelow(10 ** CODE_DIGITS):0{CODE_DIGITS}d}"
 
@@ -60,77 +130,23 @@ def mint(key: bytes, now: int, ttl: int) -> tuple[IssuedOtp, str]:
     return issued, code_hash(key, issued.txn_id, issued.code)
 
 
-def issue(
-    session: Session, key: bytes, identity_id: int, rp_id: str, purpose: Purpose, *,
-    now: int, ttl: int,
-) -> IssuedOtp:
-    """Store a new OTP, superseding every live one of this identity at this relying party."""
-    # Lock the identity row (PostgreSQL; SQLite's BEGIN IMMEDIATE already serializes) so two
-    # concurrent requests cannot both leave a live OTP.
-    session.execute(select(Identity.id).where(Identity.id == identity_id).with_for_update())
-    session.execute(
-        update(OtpTransaction)
-        .where(OtpTransaction.identity_id == identity_id, OtpTransaction.rp_id == rp_id,
-               OtpTransaction.used_at.is_(None), OtpTransaction.superseded_at.is_(None),
-               OtpTransaction.burned.is_(False), OtpTransaction.expires_at > now)
-        .values(superseded_at=now))
-    issued, hashed = mint(key, now, ttl)
-    session.add(OtpTransaction(
-        txn_id=issued.txn_id, identity_id=identity_id, rp_id=rp_id, purpose=purpose,
-        code_hash=hashed, created_at=now, expires_at=issued.expires_at, attempts=0,
-        burned=False))
-    session.flush()
-    return issued
-
-
-def _load(session: Session, txn_id: str) -> OtpTransaction | None:
-    return session.execute(
-        select(OtpTransaction).where(OtpTransaction.txn_id == txn_id).with_for_update()
-    ).scalar_one_or_none()
-
-
-def _matches(key: bytes, txn: OtpTransaction | None, txn_id: str, code: str) -> bool:
+def matches(key: bytes, stored: str | None, txn_id: str, code: str) -> bool:
     # Hash and compare even when there is no transaction, so both paths cost the same.
-    stored = txn.code_hash if txn is not None else "0" * 64
-    return constant_time_equals(code_hash(key, txn_id, code), stored) and txn is not None
+    return constant_time_equals(code_hash(key, txn_id, code), stored or NO_HASH) \
+        and stored is not None
 
 
-def equalize(session: Session, key: bytes, txn_id: str, code: str) -> None:
-    """The lookup and comparison `verify` does, with no effect: spent on refused subjects so
-    that an unknown ID costs what a wrong code costs."""
-    _matches(key, _load(session, txn_id), txn_id, code)
-
-
-def _unusable(
-    txn: OtpTransaction | None, identity_id: int, rp_id: str, purpose: Purpose, now: int
-) -> str | None:
+def unusable(txn: OtpStatus | None, identity_id: int, rp_id: str, purpose: Purpose,
+             now: int) -> str | None:
     if txn is None:
         return "otp_unknown_txn"
     checks = (
         (txn.identity_id != identity_id, "otp_other_identity"),
         (txn.rp_id != rp_id, "otp_other_relying_party"),
         (txn.purpose != purpose, "otp_wrong_purpose"),
-        (txn.used_at is not None, "otp_used"),
+        (txn.used, "otp_used"),
         (txn.burned, "otp_burned"),
-        (txn.superseded_at is not None, "otp_superseded"),
+        (txn.superseded, "otp_superseded"),
         (now >= txn.expires_at, "otp_expired"),
     )
     return next((reason for failed, reason in checks if failed), None)
-
-
-def verify(
-    session: Session, key: bytes, txn_id: str, code: str, *, identity_id: int, rp_id: str,
-    purpose: Purpose, now: int, max_attempts: int,
-) -> None:
-    """Consume the OTP or raise OtpRefused; a wrong code counts an attempt (and may burn it)."""
-    txn = _load(session, txn_id)
-    matches = _matches(key, txn, txn_id, code)
-    reason = _unusable(txn, identity_id, rp_id, purpose, now)
-    if reason is not None:
-        raise OtpRefused(reason)
-    assert txn is not None
-    if not matches:
-        txn.attempts += 1
-        txn.burned = txn.attempts >= max_attempts
-        raise OtpRefused("otp_wrong_code")
-    txn.used_at = now

@@ -120,7 +120,8 @@ class DatabaseLimiter:
 
 
 # KEYS[1] bucket; ARGV rate, burst, now. Returns {taken (0|1), wait seconds as a string}
-# (a Lua number would be truncated to an integer on its way back).
+# (a Lua number would be truncated to an integer on its way back). Numbers are written with
+# 17 significant digits: Lua's tostring keeps 14, so 1/30 s refills summed back to 0.99999.
 _LUA = """
 local rate, burst, now = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local b = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
@@ -129,9 +130,10 @@ if tokens == nil then tokens, ts = burst, now end
 tokens = math.min(burst, tokens + math.max(0, now - ts) * rate)
 local taken, wait = 0, 0
 if tokens >= 1 then tokens, taken = tokens - 1, 1 else wait = (1 - tokens) / rate end
-redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(math.max(now, ts)))
+redis.call('HSET', KEYS[1], 'tokens', string.format('%.17g', tokens),
+           'ts', string.format('%.17g', math.max(now, ts)))
 redis.call('EXPIRE', KEYS[1], math.ceil(burst / rate) + 60)
-return {taken, tostring(wait)}
+return {taken, string.format('%.17g', wait)}
 """
 
 
@@ -159,5 +161,6 @@ def build_limiter(settings: Settings, engine: Engine) -> Limiter:
     if settings.redis_url:
         import redis
 
-        return RedisLimiter(redis.Redis.from_url(settings.redis_url))
+        return RedisLimiter(redis.Redis.from_url(settings.redis_url),
+                            prefix=settings.redis_prefix + "rl:")
     return DatabaseLimiter(engine)

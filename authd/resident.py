@@ -5,6 +5,10 @@ an OTP to unlock it (or read their history). An OTP requested with purpose `resi
 issued and verified even when OTP is locked, but it can never yield a token (authenticate
 accepts `auth` OTPs only); an `auth` OTP cannot change locks. So a lock means exactly
 "no relying party can authenticate me with this factor".
+
+The history a relying party reads is its own rows only: a counter holding a resident's OTP
+must not learn where else that person authenticates. The whole history (every relying party)
+is for a key that also holds the `resident_portal` scope (the resident's own portal).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from authd.storage.models import AuditEvent, Identity, RelyingParty
 from authd.subjects import LOCKABLE
 
 HISTORY_LIMIT = 50
+PORTAL_SCOPE = "resident_portal"
 
 
 @dataclass(frozen=True)
@@ -71,23 +76,27 @@ def read_history(
 ) -> list[HistoryEntry]:
     def work(session: Session, trace: Trace) -> tuple[list[HistoryEntry], AuditRecord]:
         identity = _verified(session, state, client, attempt, now, trace)
-        entries = history(session, state.secrets.subject_key, identity.uin)
+        seen_by = None if PORTAL_SCOPE in client.scopes else client.rp_id
+        entries = history(session, state.secrets.subject_key, identity.uin, rp_id=seen_by)
         return entries, AuditRecord("resident.auth_history", "success", uin=identity.uin,
-                                    factor="otp", detail={"events": len(entries)})
+                                    factor="otp", detail={"events": len(entries),
+                                                          "scope": seen_by or "all"})
 
     return audited(state, ctx, attempt, "resident.auth_history", now, work)
 
 
-def history(session: Session, subject_key: bytes, uin: str,
+def history(session: Session, subject_key: bytes, uin: str, *, rp_id: str | None,
             limit: int = HISTORY_LIMIT) -> list[HistoryEntry]:
-    """The newest authentication events about `uin`, found by its keyed audit reference."""
-    rows = session.execute(
+    """The newest authentication events about `uin`, found by its keyed audit reference: at
+    relying party `rp_id` only, or at every relying party when `rp_id` is None."""
+    query = (
         select(AuditEvent.at, RelyingParty.name, AuditEvent.rp_id, AuditEvent.factor,
                AuditEvent.outcome)
         .outerjoin(RelyingParty, RelyingParty.id == AuditEvent.rp_id)
         .where(AuditEvent.subject_ref == subject_ref(subject_key, uin),
-               AuditEvent.action == "authenticate")
-        .order_by(AuditEvent.seq.desc()).limit(limit)
-    ).all()
+               AuditEvent.action == "authenticate"))
+    if rp_id is not None:
+        query = query.where(AuditEvent.rp_id == rp_id)
+    rows = session.execute(query.order_by(AuditEvent.seq.desc()).limit(limit)).all()
     return [HistoryEntry(r.at, r.name or r.rp_id or "unknown", r.factor, r.outcome)
             for r in rows]

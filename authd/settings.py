@@ -33,7 +33,9 @@ class Settings(BaseSettings):
     mode: Literal["development", "production"] = "development"
     data_dir: Path = Path("data")
     database_url: str | None = Field(None, description="default: SQLite file in data_dir")
-    redis_url: str | None = None
+    redis_url: str | None = Field(None, description="OTP transactions, failure counters "
+                                  "and rate limits in Redis instead of the database")
+    redis_prefix: str = Field("authd:", min_length=1, description="prefix of every Redis key")
     master_key: SecretStr | None = None
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
@@ -55,6 +57,8 @@ class Settings(BaseSettings):
     otp_max_attempts: int = Field(3, ge=1, le=10)
     otp_resend_cooldown_seconds: int = Field(30, ge=0)
     otp_notifier: Literal["outbox", "webhook"] = "outbox"
+    otp_outbox_in_production: bool = Field(False, description="let production write OTPs "
+                                           "to the outbox file (a test bed, not a gateway)")
     otp_webhook_url: str | None = None
     otp_webhook_secret: SecretStr | None = None
     otp_webhook_tries: int = Field(3, ge=1, le=10)
@@ -64,7 +68,10 @@ class Settings(BaseSettings):
     rate_id_burst: int = Field(10, ge=1)
     rate_rp_per_second: float = Field(200, gt=0)
     rate_rp_burst: int = Field(400, ge=1)
-    max_consecutive_failures: int = Field(100, ge=1, le=100)
+    max_consecutive_failures: int = Field(100, ge=1, le=100, description="per identity, "
+                                          "relying party and purpose (SP 800-63B 5.2.2)")
+    failure_lock_seconds: int = Field(3600, ge=60, description="failures (and the lock at "
+                                      "the cap) are forgotten this long after the last one")
 
     # faces
     faces_enabled: bool = True
@@ -123,6 +130,10 @@ class Settings(BaseSettings):
                 raise ValueError(f"AUTHD_{name.upper()} is required in production mode")
             if value.get_secret_value().strip().lower() in PLACEHOLDERS:
                 raise ValueError(f"AUTHD_{name.upper()} is a placeholder; set a real secret")
+        if self.otp_notifier == "outbox" and not self.otp_outbox_in_production:
+            raise ValueError("AUTHD_OTP_NOTIFIER=outbox writes every OTP to a file: production "
+                             "needs AUTHD_OTP_NOTIFIER=webhook, or "
+                             "AUTHD_OTP_OUTBOX_IN_PRODUCTION=true to allow it")
         if self.database_url is None:
             return self
         if "@" in self.database_url and ":changeme@" in self.database_url.lower():

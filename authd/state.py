@@ -16,6 +16,8 @@ from authd.clients import ClientCache
 from authd.clock import Clock
 from authd.metrics import Metrics
 from authd.notify import build_notifier
+from authd.otp import OtpStore
+from authd.otp_stores import build_store
 from authd.ratelimit import build_limiter
 from authd.settings import Settings
 from authd.storage.db import make_engine, migrate, session_factory
@@ -60,6 +62,7 @@ class AppState:
     keyring: KeyRing
     sealer: TemplateVault
     metrics: Metrics
+    otps: OtpStore
     extras: dict[str, Any] = field(default_factory=dict)
     client_cache: ClientCache = field(default_factory=lambda: ClientCache(0))
     faces: FaceService | None = None  # opened by the app's lifespan (models are heavy)
@@ -75,6 +78,7 @@ class AppState:
             close = getattr(extra, "close", None)
             if callable(close):
                 close()
+        self.otps.close()
         self.engine.dispose()
 
 
@@ -112,10 +116,11 @@ def open_state(settings: Settings, clock: Clock | None = None) -> AppState:
     keyring.rotate_if_due(clock.now(), settings.key_rotation_days * 86400)
     sealing_dir = data_dir / "sealing-keys"
     sealer = TemplateVault(SealingKeyStore(sealing_dir, master), sealing_dir)
+    derived = DerivedSecrets.from_master(master)
     return AppState(
         settings=settings, engine=engine, db=db, clock=clock,
-        secrets=DerivedSecrets.from_master(master), keyring=keyring, sealer=sealer,
-        metrics=Metrics(), extras=otp_extras(settings, engine, data_dir),
+        secrets=derived, keyring=keyring, sealer=sealer, metrics=Metrics(),
+        otps=build_store(settings, derived.otp_key), extras=otp_extras(settings, engine, data_dir),
         client_cache=ClientCache(settings.api_key_cache_seconds, timer=clock.now),
     )
 

@@ -3,49 +3,47 @@
 Refusal reasons (audit only): `unknown_id` (no identity, or a revoked/expired VID),
 `identity_deactivated`, `failure_cap_reached`.
 
-Failed guesses are counted on the identity (`Identity.consecutive_failures`), across every
-relying party, factor and OTP: SP 800-63B §5.2.2 limits consecutive failed attempts "on a
-single subscriber account" (at most 100). At the cap every authentication of that person is
-refused without looking at its evidence, until a success resets the count (a success by a
-factor not at fault, e.g. face) or an operator does.
+Failed guesses are counted per verifier (authd.otp.Verifier: the identity through one relying
+party for one purpose), in the OTP store: SP 800-63B §5.2.2 limits consecutive failed
+attempts "on a single subscriber account" per verifier (at most 100). So an attack through
+one program's key locks that program's path to the person only: another program, and the
+resident's own controls (purpose `resident`), still work. At the cap that verifier's
+authentications are refused without looking at the evidence until a success resets the
+count (a factor not at fault, e.g. face), `failure_lock_seconds` pass after the last
+failure, or an operator runs `authd identity reset-failures UIN [--rp ID]`.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from authd.exceptions import Refused
 from authd.identities import IdType, resolve
+from authd.otp import OtpStore, Verifier
 from authd.storage.models import Identity
 
 LOCKABLE = ("otp", "face")
 
 
-def admit(
-    session: Session, individual_id: str, id_type: IdType, now: int, *, max_failures: int
-) -> Identity:
-    """The active identity the ID names; raises Refused otherwise."""
+def found(session: Session, individual_id: str, id_type: IdType, now: int) -> Identity:
+    """The identity the ID names, whatever its state; raises Refused(`unknown_id`)."""
     identity = resolve(session, individual_id, id_type, now)
     if identity is None:
         raise Refused("unknown_id")
+    return identity
+
+
+def admit(
+    session: Session, store: OtpStore, identity: Identity, verifier: Verifier, now: int, *,
+    max_failures: int,
+) -> Identity:
+    """The identity if it is active and its verifier is under the failure cap."""
     if identity.status != "active":
         raise Refused("identity_deactivated")
-    if identity.consecutive_failures >= max_failures:
+    if store.failures(session, verifier, now) >= max_failures:
         raise Refused("failure_cap_reached")
     return identity
 
 
 def is_locked(identity: Identity, factor: str) -> bool:
     return factor in (identity.locks or [])
-
-
-def record_failure(session: Session, identity: Identity) -> None:
-    """One more consecutive failure, incremented in SQL so concurrent failures all count."""
-    session.execute(update(Identity).where(Identity.id == identity.id)
-                    .values(consecutive_failures=Identity.consecutive_failures + 1))
-
-
-def record_success(session: Session, identity: Identity) -> None:
-    if identity.consecutive_failures:
-        identity.consecutive_failures = 0

@@ -51,7 +51,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-SCALE_OUT: dict[str, str] = {}  # set by --scale-out: PostgreSQL records, Redis rate limits
+SCALE_OUT: dict[str, str] = {}  # set by --scale-out: PostgreSQL records, Redis OTPs and limits
 
 
 def env_for(data_dir: Path) -> dict[str, str]:
@@ -59,7 +59,8 @@ def env_for(data_dir: Path) -> dict[str, str]:
     env.update(OPEN_LIMITS, AUTHD_DATA_DIR=str(data_dir))
     if SCALE_OUT:
         schema = f"bench_{data_dir.parent.name.lower().replace('-', '_')}"
-        env.update(AUTHD_REDIS_URL=SCALE_OUT["redis"], AUTHD_DATABASE_URL=fresh_schema(schema))
+        env.update(AUTHD_REDIS_URL=SCALE_OUT["redis"], AUTHD_DATABASE_URL=fresh_schema(schema),
+                   AUTHD_REDIS_PREFIX=f"{schema}:")  # the Redis server is shared
     return env
 
 

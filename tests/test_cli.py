@@ -97,24 +97,35 @@ def test_help_on_every_command(run):
 
 
 def test_reset_failures(run, tmp_path):
-    from sqlalchemy import select
-
+    from authd.otp import Verifier
     from authd.settings import Settings
     from authd.state import open_state
     from authd.storage.db import transaction
-    from authd.storage.models import Identity
 
     uin = run("identity", "add").output.strip().splitlines()[-1]
     state = open_state(Settings(data_dir=tmp_path / "data", faces_enabled=False))
+    now = state.clock.now()
     try:
         with transaction(state.db) as s:
-            s.execute(select(Identity).where(Identity.uin == uin)).scalar_one(
-            ).consecutive_failures = 100
-        result = run("identity", "reset-failures", uin)
-        assert result.exit_code == 0 and "100 consecutive failures cleared" in result.output
+            identity_id = identities_id(s, uin)
+            a, b = (Verifier(identity_id, rp, "auth") for rp in ("program-a", "program-b"))
+            for verifier in (a, a, b):
+                state.otps.fail(s, verifier, now)
+        result = run("identity", "reset-failures", uin, "--rp", "program-a")
+        assert result.exit_code == 0 and "1 failure counter(s) cleared at program-a" \
+            in result.output
         with transaction(state.db) as s:
-            assert s.execute(select(Identity).where(Identity.uin == uin)).scalar_one(
-            ).consecutive_failures == 0
+            assert (state.otps.failures(s, a, now), state.otps.failures(s, b, now)) == (0, 1)
+        result = run("identity", "reset-failures", uin)
+        assert result.exit_code == 0 and "1 failure counter(s) cleared" in result.output
+        with transaction(state.db) as s:
+            assert state.otps.failures(s, b, now) == 0
     finally:
         state.close()
     assert run("audit", "verify").exit_code == 0
+
+
+def identities_id(session, uin: str) -> int:
+    from authd import identities
+
+    return identities.get_by_uin(session, uin).id

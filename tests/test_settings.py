@@ -59,3 +59,13 @@ def test_unknown_setting_is_refused(tmp_path, monkeypatch):
 def test_master_key_never_in_repr():
     s = Settings(master_key="ab" * 32)
     assert "abab" not in repr(s) and "abab" not in str(s.model_dump())
+
+
+def test_production_refuses_the_outbox_unless_explicitly_allowed():
+    with pytest.raises(ValidationError, match="AUTHD_OTP_OUTBOX_IN_PRODUCTION"):
+        Settings(mode="production", master_key="ab" * 32)
+    allowed = Settings(mode="production", master_key="ab" * 32, otp_outbox_in_production=True)
+    assert allowed.otp_notifier == "outbox"
+    webhook = Settings(mode="production", master_key="ab" * 32, otp_notifier="webhook",
+                       otp_webhook_url="http://127.0.0.1:9/sms", otp_webhook_secret="s3" * 16)
+    assert webhook.otp_notifier == "webhook"

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from authd.clients import Client
 from authd.exceptions import Refused
-from authd.otp import Purpose
+from authd.otp import Purpose, Verifier
 from authd.state import AppState
 from authd.storage.models import Identity
 
@@ -42,6 +42,13 @@ class FactorContext:
     txn_id: str | None
     purpose: Purpose
     now: int
+
+    @property
+    def verifier(self) -> Verifier:
+        return Verifier(self.identity.id, self.client.rp_id, self.purpose)
+
+    def record_failure(self) -> None:
+        self.state.otps.fail(self.session, self.verifier, self.now)
 
 
 Checker = Callable[[FactorContext, Any], FactorResult]

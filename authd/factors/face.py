@@ -34,6 +34,6 @@ def check(ctx: FactorContext, probe: Template) -> FactorResult:
     match = faces.compare(probe, open_template(ctx.state.sealer, ctx.identity))
     detail = {"distance": round(match.distance, 4), "threshold": round(match.threshold, 4)}
     if not match.matched:
-        subjects.record_failure(ctx.session, ctx.identity)
+        ctx.record_failure()
         raise FaceRefused("face_mismatch", detail)
     return FactorResult(FACTOR, True, detail=detail)

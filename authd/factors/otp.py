@@ -11,18 +11,17 @@ FACTOR = "otp"
 def check(ctx: FactorContext, code: str) -> FactorResult:
     """Consume the OTP, or raise FactorFailed: `auth_type_locked` (the resident locked OTP;
     resident-purpose OTPs stay usable so that they can unlock it) or an authd.otp reason."""
-    settings, key = ctx.state.settings, ctx.state.secrets.otp_key
+    store = ctx.state.otps
     if ctx.txn_id is None:
         raise FactorFailed("otp_unknown_txn", FACTOR)
     if ctx.purpose == "auth" and subjects.is_locked(ctx.identity, FACTOR):
-        otp.equalize(ctx.session, key, ctx.txn_id, code)
+        store.equalize(ctx.session, ctx.txn_id, code)
         raise FactorFailed("auth_type_locked", FACTOR)
     try:
-        otp.verify(ctx.session, key, ctx.txn_id, code, identity_id=ctx.identity.id,
-                   rp_id=ctx.client.rp_id, purpose=ctx.purpose, now=ctx.now,
-                   max_attempts=settings.otp_max_attempts)
+        store.verify(ctx.session, ctx.txn_id, code, identity_id=ctx.identity.id,
+                     rp_id=ctx.client.rp_id, purpose=ctx.purpose, now=ctx.now)
     except otp.OtpRefused as refused:
         if refused.reason == "otp_wrong_code":
-            subjects.record_failure(ctx.session, ctx.identity)
+            ctx.record_failure()
         raise FactorFailed(refused.reason, FACTOR) from None
     return FactorResult(FACTOR, True)

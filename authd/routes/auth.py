@@ -82,8 +82,10 @@ def request_otp(
 ) -> OtpOut:
     """Send an OTP to the resident. The answer is the same whether or not the ID exists."""
     now = clock.now()
-    throttle.admit_call(state, client.rp_id, body.id_type, body.individual_id, now)
-    throttle.admit_resend(state, client.rp_id, body.id_type, body.individual_id, now)
+    throttle.admit_call(state, client.rp_id, body.id_type, body.individual_id, now,
+                        body.purpose)
+    throttle.admit_resend(state, client.rp_id, body.id_type, body.individual_id, now,
+                          body.purpose)
     req = OtpRequest(body.individual_id, body.id_type, tuple(dict.fromkeys(body.channels)),
                      body.purpose)
     challenge = challenges.request_otp(state, client, req, audit, now)

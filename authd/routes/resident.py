@@ -57,7 +57,8 @@ def auth_locks(
 ) -> AuthLocksOut:
     """Lock or unlock authentication types for the resident; returns the locks now in force."""
     now = clock.now()
-    throttle.admit_call(state, client.rp_id, body.id_type, body.individual_id, now)
+    throttle.admit_call(state, client.rp_id, body.id_type, body.individual_id, now,
+                        "resident")
     locks = resident.change_locks(state, client, body.attempt(), set(body.lock),
                                   set(body.unlock), audit, now)
     return AuthLocksOut(locks=locks)
@@ -67,9 +68,11 @@ def auth_locks(
 def auth_history(
     body: ResidentIn, client: AuthClient, state: StateDep, clock: ClockDep, audit: AuditCtx
 ) -> HistoryOut:
-    """The resident's last 50 authentication events (time, relying party, factor, outcome)."""
+    """The resident's last 50 authentication events (time, relying party, factor, outcome)
+    at this relying party; at every relying party for a key with scope `resident_portal`."""
     now = clock.now()
-    throttle.admit_call(state, client.rp_id, body.id_type, body.individual_id, now)
+    throttle.admit_call(state, client.rp_id, body.id_type, body.individual_id, now,
+                        "resident")
     entries = resident.read_history(state, client, body.attempt(), audit, now)
     return HistoryOut(events=[HistoryEventOut(at=e.at, relying_party=e.relying_party,
                                               factor=e.factor, outcome=e.outcome)

@@ -134,6 +134,19 @@ class OtpTransaction(Base):
     __table_args__ = (Index("ix_otp_identity_rp", "identity_id", "rp_id"),)
 
 
+class AuthFailure(Base):
+    """Consecutive failed authentications of one verifier: an identity through one relying
+    party for one purpose (authd.otp.Verifier). Forgotten `failure_lock_seconds` after
+    `last_at`, on a success, or by `authd identity reset-failures`."""
+
+    __tablename__ = "auth_failures"
+    identity_id: Mapped[int] = mapped_column(ForeignKey("identities.id"), primary_key=True)
+    rp_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    purpose: Mapped[str] = mapped_column(String(16), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+    last_at: Mapped[int] = mapped_column(Epoch, index=True)
+
+
 class RateBucket(Base):
     """One token bucket of the in-database rate limiter (authd.ratelimit.DatabaseLimiter)."""
 

@@ -11,8 +11,10 @@ from fastapi.testclient import TestClient
 from httpx import Response
 from sqlalchemy import select
 
+from authd import identities
 from authd.clock import Clock
 from authd.notify import OUTBOX_FILE
+from authd.otp import OtpStatus, Verifier
 from authd.state import AppState
 from authd.storage.db import transaction
 from authd.storage.models import AuditEvent
@@ -20,6 +22,7 @@ from tests.conftest import bearer, make_key
 
 PHONE, EMAIL = "+212612345678", "amina@example.ma"
 CODE = re.compile(r"\b(\d{6})\b")
+REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
 class FrozenClock(Clock):
@@ -105,3 +108,30 @@ def assert_refused(r: Response) -> None:
     assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "request_id"}
     assert body["error"]["code"] == "authentication_failed"
     assert body["error"]["message"] == "Authentication failed."
+
+
+def identity_id(state: AppState, uin: str) -> int:
+    with transaction(state.db) as session:
+        return identities.get_by_uin(session, uin).id
+
+
+def status(state: AppState, txn_id: str) -> OtpStatus | None:
+    """What the running store (database or Redis) knows of a transaction."""
+    with transaction(state.db) as session:
+        return state.otps.status(session, txn_id)
+
+
+def failures(state: AppState, uin: str, rp_id: str = "program-a", purpose: str = "auth") -> int:
+    verifier = Verifier(identity_id(state, uin), rp_id, purpose)  # type: ignore[arg-type]
+    with transaction(state.db) as session:
+        return state.otps.failures(session, verifier, state.clock.now())
+
+
+def set_failures(state: AppState, uin: str, n: int, rp_id: str = "program-a",
+                 purpose: str = "auth") -> None:
+    """Count `n` consecutive failures through the store (as n wrong guesses would)."""
+    verifier = Verifier(identity_id(state, uin), rp_id, purpose)  # type: ignore[arg-type]
+    with transaction(state.db) as session:
+        state.otps.reset(session, verifier.identity_id, rp_id)
+        for _ in range(n):
+            state.otps.fail(session, verifier, state.clock.now())

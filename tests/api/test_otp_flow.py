@@ -1,5 +1,6 @@
-"""The OTP flow over HTTP on both databases: request, read the outbox, authenticate; every
-failure reason gives the same 401 and its own audit reason."""
+"""The OTP flow over HTTP on both databases and both OTP stores (database, Redis): request,
+read the outbox, authenticate; every failure reason gives the same 401 and its own audit
+reason."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from authd.storage.db import transaction
-from authd.storage.models import Identity, OtpTransaction
+from authd.storage.models import Identity
 from authd.tokens import verify_for
 from tests.api.otp_kit import (
     EMAIL,
@@ -23,9 +24,12 @@ from tests.api.otp_kit import (
     counter,
     enroll,
     events,
+    failures,
     outbox,
     reasons,
     request_otp,
+    set_failures,
+    status,
     txn_of,
     wrong,
 )
@@ -38,9 +42,9 @@ def clock() -> FrozenClock:
 
 
 @pytest.fixture
-def settings(settings):
+def settings(settings, otp_store):
     # Per-ID buckets wide open here: tests/api/test_otp_limits.py covers them.
-    return settings.model_copy(update={"rate_id_burst": 1000})
+    return settings.model_copy(update={"rate_id_burst": 1000, **otp_store})
 
 
 def test_flow_end_to_end(client, state, clock):
@@ -133,40 +137,29 @@ def test_burned_after_three_wrong_codes(client, state):
         assert_refused(authenticate(client, headers, uin, txn, wrong(code)))
     assert_refused(authenticate(client, headers, uin, txn, code))  # right code, too late
     assert reasons(state) == ["otp_wrong_code"] * 3 + ["otp_burned"]
-    with transaction(state.db) as s:
-        row = s.get(OtpTransaction, txn)
-        assert row.burned and row.attempts == 3 and row.used_at is None
+    row = status(state, txn)
+    assert row.burned and row.attempts == 3 and not row.used
 
 
 def test_reissue_never_resets_the_failure_count_and_success_does(client, state, clock):
     uin, headers = enroll(client, state), counter(state)
-
-    def failures() -> int:
-        with transaction(state.db) as s:
-            return s.execute(select(Identity.consecutive_failures)
-                             .where(Identity.uin == uin)).scalar_one()
-
     for _ in range(2):
         txn = txn_of(client, headers, uin)
         authenticate(client, headers, uin, txn, wrong(code_of(state, txn)))
         clock.offset += 31
-    assert failures() == 2
+    assert failures(state, uin) == 2
     txn = txn_of(client, headers, uin)
     assert authenticate(client, headers, uin, txn, code_of(state, txn)).status_code == 200
-    assert failures() == 0
+    assert failures(state, uin) == 0
 
 
 def test_failure_cap_refuses_even_the_right_code(client, state, clock):
     uin, headers = enroll(client, state), counter(state)
-    with transaction(state.db) as s:
-        s.execute(select(Identity).where(Identity.uin == uin)).scalar_one() \
-            .consecutive_failures = 100
+    set_failures(state, uin, 100)
     r = request_otp(client, headers, uin)
     assert r.status_code == 202 and outbox(state) == []  # nothing sent
     assert [e.reason for e in events(state, "otp.request")] == ["failure_cap_reached"]
-    with transaction(state.db) as s:
-        s.execute(select(Identity).where(Identity.uin == uin)).scalar_one() \
-            .consecutive_failures = 99
+    set_failures(state, uin, 99)
     clock.offset += 31
     txn = txn_of(client, headers, uin)
     code = code_of(state, txn)
@@ -195,24 +188,25 @@ def test_one_live_otp_per_person_and_relying_party(client, state, clock):
     first_a, first_b = txn_of(client, a, uin), txn_of(client, b, uin)
     clock.offset += 31
     second_a = txn_of(client, a, uin)
-    with transaction(state.db) as s:
-        rows = {t.txn_id: t for t in s.execute(select(OtpTransaction)).scalars()}
-    assert rows[first_a].superseded_at is not None
-    assert rows[first_b].superseded_at is None and rows[second_a].superseded_at is None
+    assert status(state, first_a).superseded
+    assert not status(state, first_b).superseded and not status(state, second_a).superseded
     assert authenticate(client, b, uin, first_b, code_of(state, first_b)).status_code == 200
 
 
-def test_unknown_deactivated_and_locked_ids_are_indistinguishable(client, state, enroll_headers):
+def test_unknown_deactivated_locked_and_capped_ids_are_indistinguishable(client, state,
+                                                                        enroll_headers):
     known = enroll(client, state)
     deactivated = enroll(client, state)
     client.post(f"/v1/identities/{deactivated}/deactivate", headers=enroll_headers)
     locked = enroll(client, state)
     with transaction(state.db) as s:
         s.execute(select(Identity).where(Identity.uin == locked)).scalar_one().locks = ["otp"]
+    capped = enroll(client, state)
+    set_failures(state, capped, state.settings.max_consecutive_failures)
     headers = counter(state)
     answers = {}
     for name, uin in (("known", known), ("unknown", "234567890124"),
-                      ("deactivated", deactivated), ("locked", locked)):
+                      ("deactivated", deactivated), ("locked", locked), ("capped", capped)):
         r = request_otp(client, headers, uin, channels=("sms", "email"))
         answers[name] = r
     shapes = {name: (r.status_code, sorted(r.json()), sorted(r.json()["destinations"]),
@@ -224,13 +218,18 @@ def test_unknown_deactivated_and_locked_ids_are_indistinguishable(client, state,
         masks = r.json()["destinations"]
         assert masks["sms"][:8] == "********" and masks["sms"][8:].isdigit()
         assert masks["email"][0].isalpha() and masks["email"][1:] == "***@***"
-    # an unknown ID's decoy is stable across requests, like a real mask
+    # an existing identity shows its real masks whatever its state (a state change must not
+    # turn them into a decoy); only an unknown ID gets the decoy, stable across requests
+    real = {"sms": "********78", "email": "a***@***"}
+    for name in ("known", "deactivated", "locked", "capped"):
+        assert answers[name].json()["destinations"] == real, name
     again = request_otp(client, counter(state, rp_id="program-b"), "234567890124",
                         channels=("sms", "email"))
     assert again.json()["destinations"] == answers["unknown"].json()["destinations"]
     assert [m["txn_id"] for m in outbox(state)] == [answers["known"].json()["txn_id"]] * 2
     assert reasons(state, "otp.request") == [None, "unknown_id", "identity_deactivated",
-                                             "auth_type_locked", "unknown_id"]
+                                             "auth_type_locked", "failure_cap_reached",
+                                             "unknown_id"]
 
 
 def test_locked_otp_fails_with_auth_type_locked(client, state):
@@ -240,8 +239,7 @@ def test_locked_otp_fails_with_auth_type_locked(client, state):
         s.execute(select(Identity).where(Identity.uin == uin)).scalar_one().locks = ["otp"]
     assert_refused(authenticate(client, headers, uin, txn, code_of(state, txn)))
     assert reasons(state) == ["auth_type_locked"]
-    with transaction(state.db) as s:
-        assert s.get(OtpTransaction, txn).used_at is None  # the evidence was not spent
+    assert not status(state, txn).used  # the evidence was not spent
 
 
 def test_face_factor_without_face_matching_and_bad_requests(client, state):

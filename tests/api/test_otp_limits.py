@@ -56,6 +56,15 @@ def test_bucket_burst_refusal_and_refill(limiter):
     assert [limiter.take("k", limit, now + 1000) for _ in range(3)][-1] > 0
 
 
+def test_a_refused_take_keeps_the_refill_exact(limiter):
+    """A 1/30 s refill summed over a refused call must reach one token at 30 s (Redis used to
+    store 14 digits and answer 1e-13 s wait, i.e. 429 with Retry-After 1)."""
+    once = Limit.once_every(30)
+    assert limiter.take("resend", once, 1000.0) == 0
+    assert limiter.take("resend", once, 1010.0) == pytest.approx(20)
+    assert limiter.take("resend", once, 1030.0) == 0
+
+
 def test_bucket_is_atomic_under_concurrency(limiter):
     limit, now, taken = Limit(rate=0.001, burst=7), 2_000_000.0, []
 

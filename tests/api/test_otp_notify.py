@@ -175,3 +175,34 @@ def test_api_answers_202_without_waiting_for_the_gateway(client, state, hold, sl
     assert len(slow_gateway.received) == 2  # a 503, then delivered on the retry
     [delivered] = {json.loads(body)["txn_id"] for _, body in slow_gateway.received}
     assert delivered == r.json()["txn_id"]
+
+
+def test_outbox_drops_entries_older_than_the_otp_lifetime(tmp_path):
+    path = tmp_path / "outbox.jsonl"
+    notifier = OutboxNotifier(path, max_age=180)
+    for at in (1000, 1100, 1150):
+        notifier.send(OtpMessage(at=at, channel="sms", to="x", txn_id=f"t{at}", text="y"))
+    assert [json.loads(ln)["txn_id"] for ln in path.read_text().splitlines()] == \
+        ["t1000", "t1100", "t1150"]
+    notifier.send(OtpMessage(at=1270, channel="sms", to="x", txn_id="t1270", text="y"))
+    # 1000 < 1270 - 180: gone; the others are still within an OTP's life
+    assert [json.loads(ln)["txn_id"] for ln in path.read_text().splitlines()] == \
+        ["t1100", "t1150", "t1270"]
+    notifier.send(OtpMessage(at=2000, channel="sms", to="x", txn_id="t2000", text="y"))
+    assert [json.loads(ln)["txn_id"] for ln in path.read_text().splitlines()] == ["t2000"]
+    assert path.stat().st_mode & 0o777 == 0o600
+
+
+def test_the_app_prunes_its_outbox(tmp_path):
+    from authd.notify import build_notifier
+    from authd.settings import Settings
+
+    notifier = build_notifier(Settings(otp_ttl_seconds=60), tmp_path)
+    try:
+        notifier.send(OtpMessage(at=0, channel="sms", to="x", txn_id="old", text="y"))
+        notifier.send(OtpMessage(at=61, channel="sms", to="x", txn_id="new", text="y"))
+        notifier.flush()
+    finally:
+        notifier.close()
+    lines = (tmp_path / "outbox.jsonl").read_text().splitlines()
+    assert [json.loads(ln)["txn_id"] for ln in lines] == ["new"]

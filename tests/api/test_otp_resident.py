@@ -1,5 +1,5 @@
-"""The resident's controls over HTTP on both databases: auth-locks and auth-history, each
-authorized by a resident-purpose OTP."""
+"""The resident's controls over HTTP on both databases and both OTP stores: auth-locks and
+auth-history, each authorized by a resident-purpose OTP."""
 
 from __future__ import annotations
 
@@ -16,11 +16,12 @@ from tests.api.otp_kit import (
     txn_of,
     wrong,
 )
+from tests.conftest import bearer, make_key
 
 
 @pytest.fixture
-def settings(settings):
-    return settings.model_copy(update={"rate_id_burst": 1000})
+def settings(settings, otp_store):
+    return settings.model_copy(update={"rate_id_burst": 1000, **otp_store})
 
 
 @pytest.fixture
@@ -86,14 +87,23 @@ def test_history_lists_the_residents_own_events_with_relying_party_names(client,
     r = client.post("/v1/auth-history/query", headers=a,
                     json=resident_body(client, a, state, uin))
     assert r.status_code == 200, r.text
-    events = r.json()["events"]
+    events = r.json()["events"]  # program-a sees its own rows only, never program-b's
     assert [(e["relying_party"], e["factor"], e["outcome"]) for e in events] == [
-        ("Program program-b", "otp", "success"),
         ("Program program-a", "otp", "success"),
         ("Program program-a", "otp", "failure"),
     ]
     assert all(isinstance(e["at"], int) for e in events)
     assert set(events[0]) == {"at", "relying_party", "factor", "outcome"}
+
+    portal = bearer(make_key(state, ["auth", "resident_portal"], rp_id="resident-portal"))
+    r = client.post("/v1/auth-history/query", headers=portal,
+                    json=resident_body(client, portal, state, uin))
+    assert r.status_code == 200, r.text
+    assert [(e["relying_party"], e["outcome"]) for e in r.json()["events"]] == [
+        ("Program program-b", "success"),
+        ("Program program-a", "success"),
+        ("Program program-a", "failure"),
+    ]
 
 
 def test_history_keeps_the_last_fifty(client, state, clock):

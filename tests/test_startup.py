@@ -52,7 +52,7 @@ def test_two_replicas_starting_at_once_on_a_fresh_database_both_come_up(tmp_path
             wait_ready(f"http://127.0.0.1:{port}", proc, timeout=120)
     finally:
         outputs = [stop(proc) for proc in procs]
-    for out, err in outputs:
+    for _, err in outputs:
         assert "Traceback" not in err and "UniqueViolation" not in err, err[-3000:]
     keys = [k for out, _ in outputs for k in KEY.findall(out)]
     assert len(keys) == 1, "exactly one replica creates the first relying party"

@@ -99,7 +99,7 @@ def resolve_master_key(settings: Settings) -> bytes:
         raise RuntimeError("AUTHD_MASTER_KEY is required in production mode")
     path = dev_master_key_path(settings)
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    legacy = settings.data_dir / DEV_MASTER_KEY_FILE  # where versions before 0.2 kept it
+    legacy = settings.data_dir / DEV_MASTER_KEY_FILE  # where earlier builds kept it
     if legacy.exists() and not path.exists():
         os.replace(legacy, path)
         log.warning("development mode: moved the master key out of the data dir",

@@ -13,7 +13,7 @@ from authd.clock import Clock
 from authd.faces import FaceService, close_faces, open_faces
 from authd.metrics import Metrics
 from authd.middleware import RequestContext
-from authd.routes import auth, identities, ops, resident, tokens
+from authd.routes import auth, docs, identities, ops, resident, tokens
 from authd.routes import faces as face_routes
 from authd.schemas import API_ERRORS
 from authd.settings import Settings
@@ -48,10 +48,12 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
     app = FastAPI(
         title="authd", version=__version__, lifespan=lifespan,
         summary="Identity authentication for social-protection programs",
+        docs_url=None, redoc_url=None,  # served from the package by routes/docs.py
     )
     errors.install(app)
     app.add_middleware(RequestContext, metrics=metrics, max_body_bytes=settings.max_body_bytes)
     app.include_router(ops.router)
+    docs.install(app)
     app.include_router(identities.router, responses=API_ERRORS)
     app.include_router(tokens.router)
     app.include_router(auth.router, responses=API_ERRORS)

@@ -5,23 +5,26 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
+import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import date
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from pydantic import ValidationError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from authd import audit, cli_faces, cli_keys, clients, identities
 from authd.audit import AuditContext, AuditRecord
 from authd.exceptions import AuthdError
 from authd.settings import Settings
-from authd.state import AppState, open_state
-from authd.storage.db import transaction
+from authd.state import AppState, dev_master_key_path, open_state
+from authd.storage.db import DatabaseUnreachable, transaction
 
 app = typer.Typer(help="authd: identity authentication server.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -56,7 +59,10 @@ def load_settings(data_dir: Path | None = None) -> Settings:
 
 @contextmanager
 def opened(data_dir: Path | None) -> Iterator[AppState]:
-    state = open_state(load_settings(data_dir))
+    try:
+        state = open_state(load_settings(data_dir))
+    except DatabaseUnreachable as exc:
+        raise fail(str(exc)) from None
     try:
         yield state
     except AuthdError as exc:
@@ -76,6 +82,13 @@ def cli_audit(state: AppState, session: Session, record: AuditRecord) -> None:
 def ensure_first_client(state: AppState) -> clients.IssuedKey | None:
     """On a fresh data dir: a `default` relying party with every scope, its key printed once."""
     now = state.clock.now()
+    try:
+        return _create_first_client(state, now)
+    except IntegrityError:  # another replica starting at the same moment created it
+        return None
+
+
+def _create_first_client(state: AppState, now: int) -> clients.IssuedKey | None:
     with transaction(state.db) as session:
         if clients.list_relying_parties(session):
             return None
@@ -122,9 +135,35 @@ def serve(
     with opened(data_dir) as state:
         print_first_key(ensure_first_client(state))
         settings = state.settings
-    typer.echo(f"authd listening on http://{settings.host}:{settings.port}")
+    if settings.master_key is None:
+        typer.secho(f"development mode: the master key is the file {dev_master_key_path(settings)}"
+                    " (outside the data dir); this layout is for development only, production "
+                    "sets AUTHD_MASTER_KEY", fg="yellow", err=True)
+    announce_when_ready(settings.host, settings.port)
     uvicorn.run("authd.asgi:app", factory=True, host=settings.host, port=settings.port,
                 workers=settings.workers, log_config=None, access_log=False)
+
+
+def announce_when_ready(host: str, port: int, poll_seconds: float = 0.5) -> threading.Thread:
+    """Print "authd listening" once /readyz answers 200 (models loaded, keys and database
+    open), not when uvicorn is merely asked to start: a thread polls it on loopback."""
+    import httpx
+
+    bind_all = host in ("0.0.0.0", "::", "")  # noqa: S104 (compares, does not bind)
+    probe = "127.0.0.1" if bind_all else host
+    url = f"http://{f'[{probe}]' if ':' in probe else probe}:{port}/readyz"
+
+    def poll() -> None:
+        while True:
+            with suppress(httpx.HTTPError):
+                if httpx.get(url, timeout=2).status_code == 200:
+                    typer.echo(f"authd listening on http://{host}:{port}")
+                    return
+            time.sleep(poll_seconds)
+
+    thread = threading.Thread(target=poll, name="announce-ready", daemon=True)
+    thread.start()
+    return thread
 
 
 @rp_app.command("add")

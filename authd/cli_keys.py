@@ -89,20 +89,35 @@ def keys_revoke(
 
 @keys_app.command("list")
 def keys_list(data_dir: DataDir = None) -> None:
-    """The signing keys in ring order: the active one, then retired ones and until when they
-    stay published in JWKS."""
+    """Every key: the signing keys in ring order (the active one, then retired ones and until
+    when they stay published in JWKS), then the template sealing keys (the active one seals,
+    retired ones still open what they sealed until `authd keys reseal`)."""
     from authd.cli import opened
 
     with opened(data_dir) as state:
         lifetime = keyring.max_token_lifetime(state.settings)
         now = state.clock.now()
-        typer.echo(f"{'kid':<44} {'status':<9} {'created':<26} published until")
+        typer.echo(f"{'kind':<8} {'kid':<44} {'status':<9} {'created':<26} published until")
         for key in state.keyring.keys:
             info = key.info
             status = "active" if info.retired_at is None else (
                 "retired" if info.still_needed(now, lifetime) else "expired")
             until = None if info.retired_at is None else info.retired_at + lifetime
-            typer.echo(f"{info.kid:<44} {status:<9} {_when(info.created_at):<26} {_when(until)}")
+            typer.echo(f"{'signing':<8} {info.kid:<44} {status:<9} "
+                       f"{_when(info.created_at):<26} {_when(until)}")
+        for kid, status, created in _sealing_keys(state.settings):
+            typer.echo(f"{'sealing':<8} {kid:<44} {status:<9} {_when(created):<26} -")
+
+
+def _sealing_keys(settings: Settings) -> list[tuple[str, str, int | None]]:
+    directory = settings.data_dir / SEALING_DIR
+    sealer = SealingKeyStore(directory, resolve_master_key(settings)).load_or_create()
+    rows = []
+    for i, kid in enumerate(sealer.key_ids):
+        path = directory / f"sealing-{kid}.key"  # keys.sealing's file naming
+        created = int(path.stat().st_mtime) if path.exists() else None
+        rows.append((kid, "active" if i == 0 else "retired", created))
+    return rows
 
 
 @token_app.command("verify")

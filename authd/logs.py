@@ -41,3 +41,6 @@ def configure(level: str = "INFO") -> None:
         logger.propagate = True
     # Access lines would duplicate our own request log line (which has the request id).
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    # faiss's loader tries its AVX-512/AVX2 builds first and logs each miss at INFO
+    # ("Could not load library with AVX512 support ..."): noise at every start.
+    logging.getLogger("faiss.loader").setLevel(logging.WARNING)

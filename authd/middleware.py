@@ -82,22 +82,26 @@ class RequestContext:
         while more:
             message = await receive()
             if message["type"] == "http.disconnect":
-                return _replay([message])
+                return _replay([message], receive)
             chunks.append(message.get("body", b""))
             size += len(chunks[-1])
             if size > self.max_body:
                 return None
             more = message.get("more_body", False)
-        return _replay([{"type": "http.request", "body": b"".join(chunks), "more_body": False}])
+        body = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+        return _replay([body], receive)
 
 
-def _replay(messages: list[Message]) -> Receive:
+def _replay(messages: list[Message], upstream: Receive) -> Receive:
+    """The messages already read, then the server's own receive: it blocks until the client
+    really disconnects. (Answering "disconnect" at once made streaming responses, such as
+    the docs' static files, stop before their first byte: they watch for a disconnect.)"""
     pending = list(messages)
 
     async def receive() -> Message:
         if pending:
             return pending.pop(0)
-        return {"type": "http.disconnect"}
+        return await upstream()
 
     return receive
 

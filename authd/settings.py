@@ -33,10 +33,18 @@ class Settings(BaseSettings):
     mode: Literal["development", "production"] = "development"
     data_dir: Path = Path("data")
     database_url: str | None = Field(None, description="default: SQLite file in data_dir")
+    database_wait_seconds: float = Field(60, ge=0, le=3600, description="at start, how long "
+                                         "to retry a database that is not reachable yet")
+    sqlite_synchronous: Literal["FULL", "NORMAL"] = Field("FULL", description="FULL: an "
+                                                          "acknowledged write survives power loss")
     redis_url: str | None = Field(None, description="OTP transactions, failure counters "
                                   "and rate limits in Redis instead of the database")
     redis_prefix: str = Field("authd:", min_length=1, description="prefix of every Redis key")
     master_key: SecretStr | None = None
+    dev_secrets_dir: Path | None = Field(None, description="development only: where the "
+                                         "generated master key lives when AUTHD_MASTER_KEY "
+                                         "is unset; default `<data_dir>-dev-secrets` beside "
+                                         "the data dir, never inside it")
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     workers: int = Field(1, ge=1, le=64)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -20,7 +24,7 @@ from authd.otp import OtpStore
 from authd.otp_stores import build_store
 from authd.ratelimit import build_limiter
 from authd.settings import Settings
-from authd.storage.db import make_engine, migrate, session_factory
+from authd.storage.db import make_engine, migrate, session_factory, wait_for_database
 from authd.vault import TemplateVault
 from keys import KeyRing, SealingKeyStore, generate_master_key, hash_secret, parse_master_key
 from keys.keyfile import atomic_write
@@ -82,17 +86,42 @@ class AppState:
         self.engine.dispose()
 
 
+def dev_master_key_path(settings: Settings) -> Path:
+    """Where development keeps its generated master key: outside the data dir it protects
+    (a copy or backup of the data dir must not carry the key that opens its key files)."""
+    if settings.dev_secrets_dir is not None:
+        return settings.dev_secrets_dir / DEV_MASTER_KEY_FILE
+    data_dir = settings.data_dir.resolve()
+    return data_dir.parent / f"{data_dir.name}-dev-secrets" / DEV_MASTER_KEY_FILE
+
+
 def resolve_master_key(settings: Settings) -> bytes:
-    """The configured master key; in development, one generated once into the data dir."""
+    """The configured master key; in development, one generated once beside the data dir."""
     if settings.master_key is not None:
         return parse_master_key(settings.master_key.get_secret_value())
     if settings.is_production:  # settings validation already refuses this; belt and braces
         raise RuntimeError("AUTHD_MASTER_KEY is required in production mode")
-    path = settings.data_dir / DEV_MASTER_KEY_FILE
+    path = dev_master_key_path(settings)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    legacy = settings.data_dir / DEV_MASTER_KEY_FILE  # where earlier builds kept it
+    if legacy.exists() and not path.exists():
+        os.replace(legacy, path)
+        log.warning("development mode: moved the master key out of the data dir",
+                    extra={"path": str(path)})
     if not path.exists():
         atomic_write(path, generate_master_key().hex().encode())
         log.warning("development mode: generated a master key file", extra={"path": str(path)})
     return parse_master_key(path.read_text().strip())
+
+
+@contextmanager
+def data_dir_lock(data_dir: Path) -> Iterator[None]:
+    fd = os.open(data_dir / ".start-lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # released by close, or by the process's death
+        yield
+    finally:
+        os.close(fd)
 
 
 def prepare_data_dir(settings: Settings) -> Path:
@@ -102,7 +131,9 @@ def prepare_data_dir(settings: Settings) -> Path:
 
 
 def open_database(settings: Settings) -> tuple[Engine, sessionmaker[Session]]:
-    engine = make_engine(settings.resolved_database_url)
+    engine = make_engine(settings.resolved_database_url, synchronous=settings.sqlite_synchronous)
+    wait_for_database(engine, settings.database_wait_seconds,
+                      say=lambda line: print(line, file=sys.stderr, flush=True))
     migrate(engine)
     return engine, session_factory(engine)
 
@@ -110,12 +141,16 @@ def open_database(settings: Settings) -> tuple[Engine, sessionmaker[Session]]:
 def open_state(settings: Settings, clock: Clock | None = None) -> AppState:
     clock = clock or Clock()
     data_dir = prepare_data_dir(settings)
-    master = resolve_master_key(settings)
     engine, db = open_database(settings)
-    keyring = KeyRing.load_or_create(data_dir / "signing-keys", master, clock.now())
-    keyring.rotate_if_due(clock.now(), settings.key_rotation_days * 86400)
-    sealing_dir = data_dir / "sealing-keys"
-    sealer = TemplateVault(SealingKeyStore(sealing_dir, master), sealing_dir)
+    # Replicas sharing a data dir (a compose volume) start at once: one creates the master
+    # key and the key rings, the others wait and load them (else each writes its own ring
+    # and the last writer's replaces keys the others already sign with).
+    with data_dir_lock(data_dir):
+        master = resolve_master_key(settings)
+        keyring = KeyRing.load_or_create(data_dir / "signing-keys", master, clock.now())
+        keyring.rotate_if_due(clock.now(), settings.key_rotation_days * 86400)
+        sealing_dir = data_dir / "sealing-keys"
+        sealer = TemplateVault(SealingKeyStore(sealing_dir, master), sealing_dir)
     derived = DerivedSecrets.from_master(master)
     return AppState(
         settings=settings, engine=engine, db=db, clock=clock,

@@ -11,7 +11,11 @@ loop/HTTP: uvloop + httptools):
   40 ms stall would show here as p50 ~40 ms).
 Then token verifications per second through keys.verify_jwt vs raw Ed25519 verification.
 
-    python benchmarks/otp_auth.py [--seconds 8] [--concurrency 16]
+On SQLite each worker count runs twice, with `synchronous=FULL` (the default: every commit
+is fsynced, so an acknowledged write survives power loss) and `NORMAL` (fsync only at
+checkpoints), and the table gives the FULL/NORMAL ratio: the price of durability.
+
+    python benchmarks/otp_auth.py [--seconds 8] [--concurrency 16] [--synchronous FULL NORMAL]
 Writes benchmarks/results/otp_auth.json.
 """
 
@@ -54,9 +58,9 @@ def free_port() -> int:
 SCALE_OUT: dict[str, str] = {}  # set by --scale-out: PostgreSQL records, Redis OTPs and limits
 
 
-def env_for(data_dir: Path) -> dict[str, str]:
+def env_for(data_dir: Path, synchronous: str = "FULL") -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AUTHD_")}
-    env.update(OPEN_LIMITS, AUTHD_DATA_DIR=str(data_dir))
+    env.update(OPEN_LIMITS, AUTHD_DATA_DIR=str(data_dir), AUTHD_SQLITE_SYNCHRONOUS=synchronous)
     if SCALE_OUT:
         schema = f"bench_{data_dir.parent.name.lower().replace('-', '_')}"
         env.update(AUTHD_REDIS_URL=SCALE_OUT["redis"], AUTHD_DATABASE_URL=fresh_schema(schema),
@@ -225,13 +229,14 @@ async def keepalive_latency(port: int, path: str, seconds: float = 2.0) -> dict[
     return summary(latencies, seconds, 0)
 
 
-def run_servers(workers: int, args) -> dict[str, object]:  # type: ignore[no-untyped-def]
+def run_servers(workers: int, args,  # type: ignore[no-untyped-def]
+                synchronous: str = "FULL") -> dict[str, object]:
     with tempfile.TemporaryDirectory(prefix="authd-bench-") as tmp:
         data_dir = Path(tmp) / "data"
         key = first_key(data_dir)
         port, bare_port = free_port(), free_port()
         authd = start([str(BIN / "authd"), "serve", "--port", str(port), "--workers",
-                       str(workers)], env_for(data_dir), port)
+                       str(workers)], env_for(data_dir, synchronous), port)
         bare = start([str(BIN / "uvicorn"), "benchmarks.bare_app:app", "--port",
                       str(bare_port), "--workers", str(workers), "--no-access-log",
                       "--log-level", "warning"], env_for(data_dir), bare_port)
@@ -243,7 +248,8 @@ def run_servers(workers: int, args) -> dict[str, object]:  # type: ignore[no-unt
             stop(authd)
             stop(bare)
     ratio = flows["per_second"] / ceiling["per_second"] if ceiling["per_second"] else 0
-    return {"workers": workers, "otp_flows": flows, "bare_flows": ceiling,
+    return {"workers": workers, "synchronous": synchronous, "otp_flows": flows,
+            "bare_flows": ceiling,
             "ratio": round(ratio, 3), "bare_keepalive_sequential": nagle}
 
 
@@ -291,6 +297,20 @@ def token_verification(seconds: float = 2.0) -> dict[str, float]:
             "rounds": rounds, "per_round": n, "clock": "process CPU time, interleaved"}
 
 
+def durability_cost(runs: list[dict]) -> list[dict[str, object]]:
+    """FULL vs NORMAL per worker count, from runs of the same invocation."""
+    rows = []
+    for workers in sorted({r["workers"] for r in runs}):
+        by = {r["synchronous"]: r["otp_flows"] for r in runs if r["workers"] == workers}
+        if {"FULL", "NORMAL"} <= set(by) and by["NORMAL"]["per_second"]:
+            rows.append({"workers": workers,
+                         "full_over_normal": round(by["FULL"]["per_second"]
+                                                   / by["NORMAL"]["per_second"], 3),
+                         "p50_ms_full": by["FULL"]["p50_ms"],
+                         "p50_ms_normal": by["NORMAL"]["p50_ms"]})
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=8.0)
@@ -298,6 +318,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--scale-out", action="store_true",
                         help="PostgreSQL (127.0.0.1:5432/test) and Redis (127.0.0.1:6379)")
+    parser.add_argument("--synchronous", nargs="+", default=["FULL", "NORMAL"],
+                        choices=["FULL", "NORMAL"], help="SQLite settings to compare")
     args = parser.parse_args()
     global RESULTS
     if args.scale_out:
@@ -305,18 +327,25 @@ def main() -> None:
                          redis="redis://127.0.0.1:6379/0")
         RESULTS = RESULTS.with_name("otp_auth_scaleout.json")
     database = "postgresql + redis" if args.scale_out else "sqlite"
-    runs = [run_servers(w, args) for w in args.workers]
+    settings = ["FULL"] if args.scale_out else args.synchronous  # PostgreSQL: not SQLite's
+    runs = [run_servers(w, args, sync) for w in args.workers for sync in settings]
     tokens = token_verification()
     print(f"\nOTP flows (request + outbox + authenticate), {database}, concurrency "
           f"{args.concurrency}, {args.seconds:.0f} s; uvicorn (uvloop + httptools)")
-    print(f"{'workers':>7} | {'authd flows/s':>13} {'p50 ms':>7} {'p99 ms':>7} {'err':>4} | "
+    print(f"{'workers':>7} {'sync':>6} | {'authd flows/s':>13} {'p50 ms':>7} {'p99 ms':>7} "
+          f"{'err':>4} | "
           f"{'bare flows/s':>12} {'p50 ms':>7} {'p99 ms':>7} | {'ratio':>6} | "
           f"{'bare keep-alive p50/p99 ms':>26}")
     for run in runs:
         f, b, k = run["otp_flows"], run["bare_flows"], run["bare_keepalive_sequential"]
-        print(f"{run['workers']:>7} | {f['per_second']:>13} {f['p50_ms']:>7} {f['p99_ms']:>7} "
+        print(f"{run['workers']:>7} {run['synchronous']:>6} | {f['per_second']:>13} "
+              f"{f['p50_ms']:>7} {f['p99_ms']:>7} "
               f"{f['errors']:>4} | {b['per_second']:>12} {b['p50_ms']:>7} {b['p99_ms']:>7} | "
               f"{run['ratio']:>6} | {k['p50_ms']:>12} / {k['p99_ms']:<11}")
+    durability = durability_cost(runs)
+    for row in durability:
+        print(f"workers {row['workers']}: synchronous FULL/NORMAL flows/s ratio "
+              f"{row['full_over_normal']} (p50 {row['p50_ms_full']} vs {row['p50_ms_normal']} ms)")
     print(f"\nToken verification: keys.verify_jwt {tokens['authd_verify_jwt_per_second']}/s, "
           f"raw Ed25519 {tokens['raw_ed25519_per_second']}/s, ratio {tokens['ratio']}")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
@@ -325,7 +354,8 @@ def main() -> None:
                     "platform": platform.platform()},
         "concurrency": args.concurrency, "seconds": args.seconds, "database": database,
         "server": "uvicorn, loop auto (uvloop), http auto (httptools)",
-        "runs": runs, "token_verification": tokens}, indent=2) + "\n")
+        "runs": runs, "durability_cost": durability, "token_verification": tokens},
+        indent=2) + "\n")
     print(f"\nwrote {RESULTS.relative_to(ROOT)}")
 
 

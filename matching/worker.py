@@ -10,6 +10,7 @@ bytes pickled); MatchingErrors cross the process boundary as themselves.
 from __future__ import annotations
 
 import os
+import signal
 import threading
 import time
 
@@ -22,6 +23,9 @@ _pipeline: FacePipeline | None = None
 
 def init(settings: PipelineSettings) -> None:
     global _pipeline
+    # Ctrl-C reaches the whole process group; the parent shuts the pool down, so a worker
+    # ignores it (else each prints a KeyboardInterrupt traceback from its task loop).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _exit_with_parent()
     encoder = DlibEncoder()
     encoder.load()

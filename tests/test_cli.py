@@ -30,8 +30,31 @@ def test_init_prints_the_first_key_once(run, tmp_path):
     assert first.exit_code == 0 and len(KEY.findall(first.output)) == 1
     again = run("init")
     assert again.exit_code == 0 and not KEY.findall(again.output)
-    key_file = tmp_path / "data" / "dev-master.key"
+    key_file = tmp_path / "data-dev-secrets" / "dev-master.key"
     assert key_file.stat().st_mode & 0o777 == 0o600
+    assert key_file.parent.stat().st_mode & 0o777 == 0o700
+
+
+def test_development_master_key_is_not_in_the_data_dir_it_protects(run, tmp_path):
+    """A copy of the data dir (a backup, a docker build context) must not carry the key that
+    opens its key files."""
+    assert run("init").exit_code == 0
+    data = tmp_path / "data"
+    master = (tmp_path / "data-dev-secrets" / "dev-master.key").read_text().strip()
+    assert len(master) == 64
+    for path in data.rglob("*"):
+        if path.is_file():
+            assert master.encode() not in path.read_bytes(), path
+            assert bytes.fromhex(master) not in path.read_bytes(), path
+
+
+def test_a_master_key_left_in_the_data_dir_is_moved_out(run, tmp_path):
+    assert run("init").exit_code == 0
+    outside = tmp_path / "data-dev-secrets" / "dev-master.key"
+    legacy = tmp_path / "data" / "dev-master.key"
+    outside.rename(legacy)  # the layout before this change
+    assert run("rp", "list").exit_code == 0  # the key files still open with the same key
+    assert outside.exists() and not legacy.exists()
 
 
 def test_relying_party_lifecycle(run):

@@ -71,13 +71,13 @@ def mint(data_dir: Path, rp_id: str = "program-a") -> str:
 def test_keys_rotate_and_list(data_dir):
     assert run("init").exit_code == 0
     listed = run("keys", "list")
-    assert listed.exit_code == 0 and listed.output.count(" active ") == 1
-    first = listed.output.splitlines()[1].split()[0]
+    assert listed.exit_code == 0 and listed.output.count("signing ") == 1
+    first = listed.output.splitlines()[1].split()[1]
     rotated = run("keys", "rotate")
     assert rotated.exit_code == 0, rotated.output
     new = rotated.output.strip()
-    rows = run("keys", "list").output.splitlines()[1:]
-    assert [r.split()[:2] for r in rows] == [[new, "active"], [first, "retired"]]
+    rows = [r.split() for r in run("keys", "list").output.splitlines()[1:]]
+    assert [r[1:3] for r in rows if r[0] == "signing"] == [[new, "active"], [first, "retired"]]
     ring = json.loads((data_dir / "signing-keys" / "ring.json").read_text())
     assert [k["kid"] for k in ring["keys"]] == [new, first]
     state = open_data(data_dir)
@@ -115,6 +115,9 @@ def test_keys_rotate_sealing(data_dir):
     assert rotated.exit_code == 0, rotated.output
     after = json.loads((data_dir / "sealing-keys" / "sealing-index.json").read_text())["order"]
     assert after == [rotated.output.strip(), *before]
+    rows = [r.split() for r in run("keys", "list").output.splitlines()[1:]]
+    assert [r[1:3] for r in rows if r[0] == "sealing"] == [[after[0], "active"],
+                                                           [before[0], "retired"]]
     signing = json.loads((data_dir / "signing-keys" / "ring.json").read_text())["keys"]
     assert len(signing) == 1  # the signing ring is untouched
 

@@ -5,16 +5,23 @@ from __future__ import annotations
 import fcntl
 import os
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Literal
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+# pg_advisory_lock key of the schema migration ("authd-mg" as a 64-bit integer): replicas
+# starting at once on a fresh database upgrade one after the other, not side by side.
+MIGRATION_LOCK_KEY = 0x6175_7468_642D_6D67
+Synchronous = Literal["FULL", "NORMAL"]
 
 
 def normalize_url(url: str) -> str:
@@ -23,13 +30,60 @@ def normalize_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, synchronous: Synchronous = "FULL") -> Engine:
+    """`synchronous` (SQLite only): FULL syncs the WAL at every commit, so an acknowledged
+    write survives power loss; NORMAL syncs only at checkpoints (an OS crash or power cut
+    can roll back the last commits, though the file is never corrupted)."""
     url = normalize_url(url)
     if not url.startswith("sqlite"):
         return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
-    _sqlite_pragmas(engine, writer_lock(engine.url.database))
+    _sqlite_pragmas(engine, writer_lock(engine.url.database), synchronous)
     return engine
+
+
+class DatabaseUnreachable(Exception):
+    """The database did not accept a connection within the wait budget."""
+
+    def __init__(self, where: str, tries: int, seconds: float, reason: str) -> None:
+        super().__init__(f"database {where} not reachable after {tries} tries in "
+                         f"{seconds:.0f} s ({reason})")
+
+
+def where(engine: Engine) -> str:
+    """host:port/database, never the user or password."""
+    url = engine.url
+    if url.get_backend_name() == "sqlite":
+        return str(url.database)
+    return f"{url.host or 'localhost'}:{url.port or 5432}/{url.database or ''}"
+
+
+def wait_for_database(engine: Engine, budget_seconds: float,
+                      say: Callable[[str], None] = print) -> None:
+    """Connect, retrying with growing pauses (0.5 s to 5 s) for at most `budget_seconds`;
+    one line through `say` when the first try fails, then DatabaseUnreachable."""
+    deadline, pause, tries = time.monotonic() + budget_seconds, 0.5, 0
+    while True:
+        tries += 1
+        try:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            return
+        except OperationalError as exc:
+            reason = _first_line(exc.orig if exc.orig is not None else exc)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise DatabaseUnreachable(where(engine), tries, budget_seconds, reason) from None
+            if tries == 1:
+                say(f"authd: waiting up to {budget_seconds:.0f} s for the database at "
+                    f"{where(engine)} ({reason})")
+            time.sleep(min(pause, left))
+            pause = min(pause * 2, 5.0)
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return (lines[0] if lines else type(exc).__name__)[:200]
 
 
 _WRITER_LOCKS: dict[str, WriterLock] = {}
@@ -71,7 +125,7 @@ class WriterLock:
         self._threads.release()
 
 
-def _sqlite_pragmas(engine: Engine, writer: WriterLock) -> None:
+def _sqlite_pragmas(engine: Engine, writer: WriterLock, synchronous: Synchronous) -> None:
     # pysqlite's own transaction handling is turned off so that every transaction starts
     # with BEGIN IMMEDIATE: a writer takes the write lock before it reads, so two writers
     # never deadlock on a lock upgrade (SQLITE_BUSY) and the audit chain stays linear.
@@ -80,7 +134,7 @@ def _sqlite_pragmas(engine: Engine, writer: WriterLock) -> None:
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'FULL' else 'NORMAL'}")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=30000")
         cur.close()
@@ -128,8 +182,38 @@ def alembic_config(engine: Engine) -> Config:
 
 
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest revision (idempotent)."""
-    command.upgrade(alembic_config(engine), "head")
+    """Bring the schema to the newest revision (idempotent), under a lock that every
+    process migrating the same database takes: the first upgrades, the others wait and
+    find nothing left to do (two replicas upgrading side by side both try to create
+    `alembic_version`, and one dies on the unique violation)."""
+    with migration_lock(engine):
+        command.upgrade(alembic_config(engine), "head")
+
+
+@contextmanager
+def migration_lock(engine: Engine) -> Iterator[None]:
+    if engine.dialect.name == "postgresql":
+        # A session-level advisory lock, on a connection of its own: it outlives the
+        # migration's own transactions and is released on unlock or when the connection drops.
+        with engine.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": MIGRATION_LOCK_KEY})
+            conn.commit()
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": MIGRATION_LOCK_KEY})
+                conn.commit()
+        return
+    database = engine.url.database
+    if not database or database == ":memory:":
+        yield
+        return
+    fd = os.open(f"{Path(database).resolve()}.migrate-lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # released by close, or by the process's death
+        yield
+    finally:
+        os.close(fd)
 
 
 def schema_ready(engine: Engine) -> bool:

@@ -2,19 +2,30 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import func, select
 
 from authd.housekeeping import purge_expired
 from authd.keyring import LEEWAY_SECONDS
 from authd.storage.db import transaction
 from authd.storage.models import Identity, IssuedToken, OtpTransaction, RevokedToken
-from tests.api.otp_kit import counter, request_otp
+from tests.api.otp_kit import FrozenClock, counter, request_otp
 from tests.api.token_kit import enroll, introspect, mint, revoke, rp_key
 
 
 def count(state, model) -> int:
     with transaction(state.db) as s:
         return s.scalar(select(func.count()).select_from(model))
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    # The OTP transaction below takes its expiry from the server's clock at request time. On
+    # the wall clock that instant fell a second after `now` whenever the setup (enrollment,
+    # three tokens, two revocations; slower on PostgreSQL) crossed a second boundary, and
+    # the last purge then kept the row (0 != 1). A clock that moves only when the test moves
+    # it makes `now` the instant of every row.
+    return FrozenClock()
 
 
 def test_purge_keeps_live_rows_and_drops_expired_ones(client, state):

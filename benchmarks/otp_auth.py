@@ -33,6 +33,9 @@ from pathlib import Path
 
 import httpx
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.cpu import process_cpu_seconds, process_tree  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 RESULTS = ROOT / "benchmarks" / "results" / "otp_auth.json"
@@ -52,6 +55,11 @@ def free_port() -> int:
 
 
 SCALE_OUT: dict[str, str] = {}  # set by --scale-out: PostgreSQL records, Redis rate limits
+
+
+def enable_scale_out() -> None:
+    SCALE_OUT.update(pg="postgresql+psycopg://postgres@127.0.0.1:5432/test",
+                     redis="redis://127.0.0.1:6379/0")
 
 
 def env_for(data_dir: Path) -> dict[str, str]:
@@ -175,7 +183,8 @@ async def enroll_pool(http: httpx.AsyncClient, headers: dict, n: int) -> list[st
     return list(await asyncio.gather(*(one(i) for i in range(n))))
 
 
-async def bench_authd(port: int, data_dir: Path, key: str, args) -> dict[str, float]:  # type: ignore[no-untyped-def]
+async def bench_authd(port: int, data_dir: Path, key: str, args,  # type: ignore[no-untyped-def]
+                      pids: list[int] | None = None) -> dict[str, float]:
     headers = {"Authorization": f"Bearer {key}"}
     outbox = Outbox(data_dir / "outbox.jsonl")
     limits = httpx.Limits(max_connections=args.concurrency)
@@ -196,10 +205,28 @@ async def bench_authd(port: int, data_dir: Path, key: str, args) -> dict[str, fl
             r.raise_for_status()
 
         await drive(flow, args.concurrency, 1.0)  # warm-up
-        return await drive(flow, args.concurrency, args.seconds)
+        return await measured(flow, args.concurrency, args.seconds, pids, requests_per_flow=2)
 
 
-async def bench_bare(port: int, args, concurrency: int, seconds: float) -> dict[str, float]:  # type: ignore[no-untyped-def]
+async def measured(flow, workers: int, seconds: float, pids: list[int] | None,  # type: ignore[no-untyped-def]
+                   requests_per_flow: int) -> dict[str, float]:
+    """`drive`, plus the server's CPU per request over the same interval (from /proc)."""
+    before = process_cpu_seconds(pids or [])
+    result = await drive(flow, workers, seconds)
+    cpu = process_cpu_seconds(pids or []) - before
+    requests = result["count"] * requests_per_flow
+    if pids and requests:
+        result["server_cpu_ms_per_request"] = round(cpu * 1000 / requests, 3)
+    return result
+
+
+def server_pids(proc: subprocess.Popen) -> list[int]:
+    """The server process and its workers (call after start(): the workers are up)."""
+    return process_tree(proc.pid)
+
+
+async def bench_bare(port: int, args, concurrency: int, seconds: float,  # type: ignore[no-untyped-def]
+                     pids: list[int] | None = None) -> dict[str, float]:
     limits = httpx.Limits(max_connections=concurrency)
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", limits=limits,
                                  timeout=30) as http:
@@ -209,7 +236,7 @@ async def bench_bare(port: int, args, concurrency: int, seconds: float) -> dict[
                     .raise_for_status()
 
         await drive(flow, concurrency, 1.0)
-        return await drive(flow, concurrency, seconds)
+        return await measured(flow, concurrency, seconds, pids, requests_per_flow=2)
 
 
 async def keepalive_latency(port: int, path: str, seconds: float = 2.0) -> dict[str, float]:
@@ -235,8 +262,9 @@ def run_servers(workers: int, args) -> dict[str, object]:  # type: ignore[no-unt
                       str(bare_port), "--workers", str(workers), "--no-access-log",
                       "--log-level", "warning"], env_for(data_dir), bare_port)
         try:
-            flows = asyncio.run(bench_authd(port, data_dir, key, args))
-            ceiling = asyncio.run(bench_bare(bare_port, args, args.concurrency, args.seconds))
+            flows = asyncio.run(bench_authd(port, data_dir, key, args, server_pids(authd)))
+            ceiling = asyncio.run(bench_bare(bare_port, args, args.concurrency, args.seconds,
+                                             server_pids(bare)))
             nagle = asyncio.run(keepalive_latency(bare_port, "/bare"))
         finally:
             stop(authd)
@@ -289,8 +317,7 @@ def main() -> None:
     args = parser.parse_args()
     global RESULTS
     if args.scale_out:
-        SCALE_OUT.update(pg="postgresql+psycopg://postgres@127.0.0.1:5432/test",
-                         redis="redis://127.0.0.1:6379/0")
+        enable_scale_out()
         RESULTS = RESULTS.with_name("otp_auth_scaleout.json")
     database = "postgresql + redis" if args.scale_out else "sqlite"
     runs = [run_servers(w, args) for w in args.workers]

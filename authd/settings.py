@@ -66,6 +66,10 @@ class Settings(BaseSettings):
     rate_rp_burst: int = Field(400, ge=1)
     max_consecutive_failures: int = Field(100, ge=1, le=100)
 
+    # audit log: the sequencer links events this often, and signs the chain head this often
+    audit_link_seconds: float = Field(0.5, gt=0, le=60)
+    audit_checkpoint_seconds: float = Field(60, gt=0, le=86400)
+
     # faces
     faces_enabled: bool = True
     index_save_seconds: int = Field(60, ge=1)

@@ -47,6 +47,9 @@ class _Walk:
 
 
 def verify(session: Session, public_key: PublicKeyLookup) -> ChainReport:
+    """Call first thing in a fresh session: every read below must see one snapshot, or a
+    checkpoint signed while we walk the chain would look like a fault."""
+    _one_snapshot(session)
     sizes = set(session.execute(select(AuditCheckpoint.tree_size)).scalars())
     walk = _walk_chain(session, sizes)
     _check_head(session, walk)
@@ -55,6 +58,13 @@ def verify(session: Session, public_key: PublicKeyLookup) -> ChainReport:
         AuditEvent.chain_pos.is_(None)).order_by(AuditEvent.seq)).scalars())
     return ChainReport(tuple(walk.problems), walk.first_bad, walk.position, unlinked,
                        verified, unverifiable)
+
+
+def _one_snapshot(session: Session) -> None:
+    # PostgreSQL READ COMMITTED takes a snapshot per statement; REPEATABLE READ one per
+    # transaction. A SQLite read transaction is one snapshot already (WAL).
+    if session.get_bind().dialect.name == "postgresql":
+        session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
 
 
 def _walk_chain(session: Session, sizes: set[int]) -> _Walk:

@@ -228,3 +228,50 @@ def test_forbidden_detail_is_refused(chained):
     ctx = AuditContext(request_id="r", rp_id=None, subject_key=b"k" * 32)
     with pytest.raises(ValueError), transaction(chained.db) as s:
         append(s, ctx, AuditRecord("otp.send", "success", detail={"otp": "123456"}), 0)
+
+
+def test_upgrade_keeps_a_chain_written_before_the_sequencer(database_url, tmp_path):
+    """Events chained by the old in-transaction code (revision 0003) verify after 0004, and
+    new events continue the same chain."""
+    from alembic import command
+
+    from authd.audit import GENESIS, _content, _digest
+    from authd.settings import Settings
+    from authd.storage.db import alembic_config, make_engine
+    from tests.conftest import MASTER_KEY
+
+    engine = make_engine(database_url)
+    command.upgrade(alembic_config(engine), "0003")
+    prev = GENESIS
+    with engine.begin() as conn:
+        for seq in (1, 2, 3):
+            row = {"seq": seq, "at": 1_800_000_000 + seq, "request_id": f"r{seq}",
+                   "rp_id": "cli", "action": "rp.create", "outcome": "success", "reason": None,
+                   "subject": None, "subject_ref": None, "factor": None,
+                   "detail": {"rp": f"p{seq}"}, "prev_hash": prev}
+            event = AuditEvent(**row)
+            row["hash"] = prev = _digest(_content(event))
+            row["detail"] = json.dumps(row["detail"])
+            conn.execute(text("INSERT INTO audit_events (seq, at, request_id, rp_id, action, "
+                              "outcome, reason, subject, subject_ref, factor, detail, "
+                              "prev_hash, hash) VALUES (:seq, :at, :request_id, :rp_id, "
+                              ":action, :outcome, :reason, :subject, :subject_ref, :factor, "
+                              ":detail, :prev_hash, :hash)"), row)
+        conn.execute(text("UPDATE audit_head SET seq = 3, hash = :h"), {"h": prev})
+    engine.dispose()
+    state = open_state(Settings(data_dir=tmp_path / "data", database_url=database_url,
+                                master_key=MASTER_KEY, faces_enabled=False))
+    try:
+        with transaction(state.db) as s:
+            report = verify(s, state.keyring.public_key)
+        assert report.intact and report.linked == 3 and report.unlinked == ()
+        write(state, 2)
+        done = sequencer.one_round(state, sign=True)
+        assert done.linked == 2 and done.head.size == 5
+        with transaction(state.db) as s:
+            report = verify(s, state.keyring.public_key)
+            ids = list(s.execute(select(AuditEvent.seq).order_by(AuditEvent.seq)).scalars())
+        assert ids == [1, 2, 3, 4, 5]
+        assert report.intact and report.linked == 5 and report.checkpoints_verified == 1
+    finally:
+        state.close()

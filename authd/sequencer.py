@@ -21,7 +21,7 @@ from pathlib import Path
 from anyio import to_thread
 from sqlalchemy import Connection, Engine, text
 
-from authd import audit, checkpoints
+from authd import audit, checkpoints, keyring
 from authd.state import AppState
 from authd.storage.db import transaction
 
@@ -112,9 +112,7 @@ def link_all(state: AppState, batch: int = 1000) -> tuple[int, audit.Head]:
 
 
 def checkpoint(state: AppState, now: int) -> checkpoints.Checkpoint | None:
-    from authd.keyring import refresh  # the ring may have rotated in another process
-
-    refresh(state)
+    keyring.refresh(state)  # the ring may have rotated in another process
     with transaction(state.db) as session:
         return checkpoints.sign_head(session, state.keyring, f"{state.settings.issuer}/audit",
                                      now)

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager, suppress
 
 from fastapi import FastAPI
 
-from authd import __version__, errors, housekeeping, keyring, logs
+from authd import __version__, errors, housekeeping, keyring, logs, sequencer
 from authd.clock import Clock
 from authd.faces import FaceService, close_faces, open_faces
 from authd.metrics import Metrics
@@ -34,14 +34,16 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
         app.state.authd = state
         upkeep = keyring.start_upkeep(state)
         purge = housekeeping.start(state)
+        linker, election = sequencer.start(state)
         face_tasks = await open_faces(state, faces)
         try:
             yield
         finally:
-            for task in (upkeep, purge, *face_tasks):
+            for task in (upkeep, purge, linker, *face_tasks):
                 task.cancel()
                 with suppress(asyncio.CancelledError):
                     await task
+            await asyncio.to_thread(sequencer.finish, state, election)
             close_faces(state, owned=faces is None)
             state.close()
 

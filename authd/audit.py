@@ -1,10 +1,14 @@
 """The audit log: one event per state-changing or authentication call, hash-chained.
 
-Each event holds the SHA-256 of its own canonical content and of the event before it, and
-`audit_head` holds the newest sequence number and hash, so an edited, deleted (anywhere,
-the tail included) or reordered event is found by `verify_chain`. Events name a masked
-subject and a keyed reference to it (for the resident's own history), never an OTP, key,
-image, template, phone or e-mail.
+An event is written in the caller's transaction with an ordered id (`seq`) and no chain
+fields, so no request waits on another's audit write. The sequencer (authd.sequencer, one
+per deployment) links committed events in id order shortly after: each gets a chain position
+and the SHA-256 of its canonical content and of the event before it, and `audit_head` keeps
+the number of linked events and the newest hash (written by the sequencer only). Signed
+checkpoints of that head (authd.checkpoints) make a rewritten chain detectable too.
+`authd audit verify` (authd.audit_verify) finds an edited, deleted (the tail included) or
+reordered linked event. Events name a masked subject and a keyed reference to it (for the
+resident's own history), never an OTP, key, image, template, phone or e-mail.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from authd.storage.db import transaction
@@ -65,22 +69,20 @@ def _content(event: AuditEvent) -> dict[str, Any]:
 
 
 def append(session: Session, ctx: AuditContext, record: AuditRecord, now: int) -> AuditEvent:
-    """Append one event inside the caller's transaction (atomic with the change it records)."""
+    """Append one event inside the caller's transaction (atomic with the change it records).
+
+    Only an insert: the id comes from the table's own sequence (PostgreSQL) or rowid
+    (SQLite), and the chain is left to the sequencer, so there is no shared row to lock.
+    """
     if FORBIDDEN_DETAIL_KEYS & record.detail.keys():
         raise ValueError("audit detail names a field that must never be logged")
-    # Bump the head first: the row lock (PostgreSQL) or write lock (SQLite, BEGIN IMMEDIATE)
-    # serializes appenders, so the chain stays linear under concurrency.
-    session.execute(update(AuditHead).where(AuditHead.id == 1).values(seq=AuditHead.seq + 1))
-    head = session.execute(select(AuditHead).where(AuditHead.id == 1)).scalar_one()
     event = AuditEvent(
-        seq=head.seq, at=now, request_id=ctx.request_id, rp_id=ctx.rp_id,
+        at=now, request_id=ctx.request_id, rp_id=ctx.rp_id,
         action=record.action, outcome=record.outcome, reason=record.reason,
         subject=mask_uin(record.uin) if record.uin else None,
         subject_ref=subject_ref(ctx.subject_key, record.uin) if record.uin else None,
-        factor=record.factor, detail=record.detail or None, prev_hash=head.hash,
+        factor=record.factor, detail=record.detail or None,
     )
-    event.hash = _digest(_content(event))
-    head.hash = event.hash
     session.add(event)
     session.flush()
     return event
@@ -94,19 +96,36 @@ def append_alone(
         append(session, ctx, record, now)
 
 
-def verify_chain(session: Session) -> list[str]:
-    """Every problem found in the chain, as a sentence; an empty list means intact."""
-    problems: list[str] = []
-    prev_hash, expected = GENESIS, 1
-    for event in session.execute(select(AuditEvent).order_by(AuditEvent.seq)).scalars():
-        if event.seq != expected:
-            problems.append(f"event {expected} is missing (next found: {event.seq})")
-        if event.prev_hash != prev_hash:
-            problems.append(f"event {event.seq} does not follow the event before it")
-        if _digest(_content(event)) != event.hash:
-            problems.append(f"event {event.seq} was changed after it was written")
-        prev_hash, expected = event.hash, event.seq + 1
-    head = session.execute(select(AuditHead).where(AuditHead.id == 1)).scalar_one_or_none()
-    if head is None or head.seq != expected - 1 or head.hash != prev_hash:
-        problems.append("the newest events were deleted or the chain head was altered")
-    return problems
+@dataclass(frozen=True)
+class Head:
+    """The chain as linked so far: how many events, and the newest one's hash."""
+
+    size: int
+    hash: str
+
+
+def link_pending(session: Session, limit: int = 1000) -> Head:
+    """Link up to `limit` committed, unlinked events in id order; the new head.
+
+    The head row is locked first (FOR UPDATE; on SQLite the write lock is already held), so
+    two linkers never interleave even if the election were ever wrong.
+    """
+    head = session.execute(
+        select(AuditHead).where(AuditHead.id == 1).with_for_update()).scalar_one()
+    pending = session.execute(select(AuditEvent).where(AuditEvent.chain_pos.is_(None))
+                              .order_by(AuditEvent.seq).limit(limit)).scalars().all()
+    for event in pending:
+        event.chain_pos, event.prev_hash = head.seq + 1, head.hash
+        event.hash = event_hash(event)
+        head.seq, head.hash = event.chain_pos, event.hash
+    session.flush()
+    return Head(head.seq, head.hash)
+
+
+def event_hash(event: AuditEvent) -> str:
+    return _digest(_content(event))
+
+
+def read_head(session: Session) -> Head | None:
+    row = session.execute(select(AuditHead).where(AuditHead.id == 1)).scalar_one_or_none()
+    return Head(row.seq, row.hash) if row else None

@@ -81,6 +81,10 @@ class Settings(BaseSettings):
     failure_lock_seconds: int = Field(3600, ge=60, description="failures (and the lock at "
                                       "the cap) are forgotten this long after the last one")
 
+    # audit log: the sequencer links events this often, and signs the chain head this often
+    audit_link_seconds: float = Field(0.5, gt=0, le=60)
+    audit_checkpoint_seconds: float = Field(60, gt=0, le=86400)
+
     # faces
     faces_enabled: bool = True
     index_save_seconds: int = Field(60, ge=1)

@@ -9,7 +9,15 @@ from keys.jwk import ALGS, SIGNING_ALG, JwksKeys, public_jwk, published_jwks, th
 from keys.keyfile import generate_master_key, parse_master_key, read_secret, write_secret
 from keys.ring import KeyInfo, KeyRing, SigningKey
 from keys.sealing import Sealer, SealingKeyStore
-from keys.tokens import constant_time_equals, hash_secret, pairwise_sub, sign_jwt, verify_jwt
+from keys.tokens import (
+    constant_time_equals,
+    hash_secret,
+    pairwise_sub,
+    sign_jws,
+    sign_jwt,
+    verify_jws,
+    verify_jwt,
+)
 
 __all__ = [
     "ALGS",
@@ -33,8 +41,10 @@ __all__ = [
     "parse_master_key",
     "public_jwk",
     "read_secret",
+    "sign_jws",
     "sign_jwt",
     "thumbprint",
+    "verify_jws",
     "verify_jwt",
     "write_secret",
 ]

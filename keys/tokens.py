@@ -50,7 +50,9 @@ __all__ = [
     "constant_time_equals",
     "hash_secret",
     "pairwise_sub",
+    "sign_jws",
     "sign_jwt",
+    "verify_jws",
     "verify_jwt",
 ]
 
@@ -157,6 +159,35 @@ def verify_jwt(
     claims: dict[str, Any] = decoded["payload"]
     _check_times(claims, now, leeway)
     return claims
+
+
+def sign_jws(payload: dict[str, Any], key: SigningKey, typ: str) -> str:
+    """A compact JWS over a JSON object that is not a JWT (no exp, aud): e.g. a signed audit
+    checkpoint. Same algorithm, header and strictness as :func:`sign_jwt`."""
+    body = json.dumps(payload, separators=(",", ":"), sort_keys=True, allow_nan=False)
+    return _JWT._jws.encode(body.encode(), key.private_key, algorithm=SIGNING_ALG,
+                            headers={"kid": key.kid, "typ": typ})
+
+
+def verify_jws(token: str, *, keys: KeySource, typ: str) -> tuple[str, dict[str, Any]]:
+    """Verify a compact JWS made by :func:`sign_jws`; return (kid, payload object).
+
+    Raises InvalidToken (malformed, bad_alg, unknown_kid, bad_signature, bad_typ)."""
+    header = _checked_header(token)
+    public_key = keys(header["kid"])
+    if public_key is None:
+        raise InvalidToken("unknown_kid")
+    if not isinstance(public_key, Ed25519PublicKey):
+        raise InvalidToken("bad_alg")
+    if header.get("typ") != typ:
+        raise InvalidToken("bad_typ")
+    try:
+        payload = _JWT._jws.decode(token, public_key, algorithms=[header["alg"]])
+        return header["kid"], json_object(payload)
+    except jwt.PyJWTError as exc:
+        raise InvalidToken(_reason(exc)) from None
+    except ValueError:
+        raise InvalidToken("malformed") from None
 
 
 def _checked_header(token: str) -> dict[str, Any]:

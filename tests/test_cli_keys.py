@@ -17,7 +17,7 @@ from joserfc.jwk import KeySet
 from typer.testing import CliRunner
 
 from authd import clients, identities
-from authd.audit import verify_chain
+from authd.audit_verify import verify
 from authd.cli import app
 from authd.identities import NewIdentity
 from authd.settings import Settings
@@ -80,30 +80,34 @@ def test_keys_rotate_and_list(data_dir):
     assert [r[1:3] for r in rows if r[0] == "signing"] == [[new, "active"], [first, "retired"]]
     ring = json.loads((data_dir / "signing-keys" / "ring.json").read_text())
     assert [k["kid"] for k in ring["keys"]] == [new, first]
+    assert run("audit", "link").exit_code == 0  # links init's and rotate's events
     state = open_data(data_dir)
     try:
         with transaction(state.db) as session:
-            assert verify_chain(session) == []
+            report = verify(session, state.keyring.public_key)
+        assert report.intact and report.linked >= 2 and report.checkpoints_verified == 1
     finally:
         state.close()
 
 
 def test_keys_revoke_the_active_key(data_dir):
     assert run("init").exit_code == 0
-    compromised = run("keys", "list").output.splitlines()[1].split()[0]
+    compromised = run("keys", "list").output.splitlines()[1].split()[1]
     revoked = run("keys", "revoke", compromised)
     assert revoked.exit_code == 0, revoked.output
     new = revoked.output.strip()
-    rows = run("keys", "list").output.splitlines()[1:]
-    assert [r.split()[:2] for r in rows] == [[new, "active"]] and new != compromised
+    rows = [r.split() for r in run("keys", "list").output.splitlines()[1:]]
+    assert [r[1:3] for r in rows if r[0] == "signing"] == [[new, "active"]]
+    assert new != compromised
     assert not (data_dir / "signing-keys" / f"signing-{compromised}.key").exists()
     again = run("keys", "revoke", compromised)
     assert again.exit_code == 1 and f"no signing key {compromised}" in again.output
+    assert run("audit", "link").exit_code == 0
     state = open_data(data_dir)
     try:
         assert compromised not in json.dumps(state.keyring.jwks(state.clock.now(), 3630))
         with transaction(state.db) as session:
-            assert verify_chain(session) == []
+            assert verify(session, state.keyring.public_key).intact
     finally:
         state.close()
 

@@ -17,6 +17,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -92,8 +93,11 @@ class ApiKey(Base):
 
 
 class AuditEvent(Base):
+    """One audited call, written in the caller's transaction with an ordered id (seq) and no
+    chain fields; the sequencer (authd.sequencer) later sets chain_pos, prev_hash and hash."""
+
     __tablename__ = "audit_events"
-    seq: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
     at: Mapped[int] = mapped_column(Epoch)
     request_id: Mapped[str] = mapped_column(String(64))
     rp_id: Mapped[str | None] = mapped_column(String(64))
@@ -104,17 +108,36 @@ class AuditEvent(Base):
     subject_ref: Mapped[str | None] = mapped_column(String(64), index=True)  # keyed hash of UIN
     factor: Mapped[str | None] = mapped_column(String(32))
     detail: Mapped[dict | None] = mapped_column(JSON)
-    prev_hash: Mapped[str] = mapped_column(String(64))
-    hash: Mapped[str] = mapped_column(String(64))
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    hash: Mapped[str | None] = mapped_column(String(64))
+    chain_pos: Mapped[int | None] = mapped_column(BigInteger)
+    __table_args__ = (
+        Index("ix_audit_events_chain_pos", "chain_pos", unique=True),
+        Index("ix_audit_events_unlinked", "seq", postgresql_where=text("chain_pos IS NULL"),
+              sqlite_where=text("chain_pos IS NULL")),
+    )
 
 
 class AuditHead(Base):
-    """One row: the sequence number and hash of the newest event (detects a deleted tail)."""
+    """One row, written by the sequencer only: how many events are linked and the chain head
+    (a deleted tail of linked events shows as a head beyond the last one found)."""
 
     __tablename__ = "audit_head"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     seq: Mapped[int] = mapped_column(PK, default=0)
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditCheckpoint(Base):
+    """A signed checkpoint of the chain head (tree size + chain hash), as a JWS compact."""
+
+    __tablename__ = "audit_checkpoints"
+    id: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    tree_size: Mapped[int] = mapped_column(BigInteger)
+    chain_hash: Mapped[str] = mapped_column(String(64))
+    at: Mapped[int] = mapped_column(Epoch)
+    kid: Mapped[str] = mapped_column(String(64))
+    jws: Mapped[str] = mapped_column(Text)
 
 
 class OtpTransaction(Base):

@@ -82,24 +82,27 @@ class RequestContext:
         while more:
             message = await receive()
             if message["type"] == "http.disconnect":
-                return _replay([message])
+                return _replay([message], receive)
             chunks.append(message.get("body", b""))
             size += len(chunks[-1])
             if size > self.max_body:
                 return None
             more = message.get("more_body", False)
-        return _replay([{"type": "http.request", "body": b"".join(chunks), "more_body": False}])
+        body = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+        return _replay([body], receive)
 
 
-def _replay(messages: list[Message]) -> Receive:
+def _replay(messages: list[Message], then: Receive) -> Receive:
+    """The messages already read, then the real channel: a response that listens for the
+    client's disconnect (a file, a stream) must not hear one that did not happen."""
     pending = list(messages)
 
-    async def receive() -> Message:
+    async def replay() -> Message:
         if pending:
             return pending.pop(0)
-        return {"type": "http.disconnect"}
+        return await then()
 
-    return receive
+    return replay
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

@@ -296,8 +296,8 @@ def test_audit_search_finds_the_events(console, server, tmp_path):
     console.type("#audit-reason", reason)
     Select(console.find("#audit-outcome")).select_by_value("failure")
     console.click("#audit-form button[type=submit]")
-    console.wait().until(lambda d: d.find_element(By.ID, "audit-count").text.startswith(
-        str(len(events(server, reason=reason, outcome="failure")))))
+    console.wait().until(lambda d: d.find_element(By.ID, "audit-count").text.endswith(
+        f": {len(events(server, reason=reason, outcome='failure'))}."))
     shown = console.driver.find_elements(By.CSS_SELECTOR, "#audit-table tbody tr")
     assert shown and all(reason in r.text for r in shown)
     shot(console, tmp_path, "audit")

@@ -57,5 +57,5 @@ export function adjudicationScreen() {
   }
 
   $("#adj-refresh").addEventListener("click", () => refresh());
-  return { opened: () => refresh(), relabel: draw, reset() { cases = []; list.replaceChildren(); } };
+  return { opened: () => refresh(), relabel: draw, reset() { cases = []; Object.keys(notes).forEach((k) => delete notes[k]); list.replaceChildren(); } };
 }

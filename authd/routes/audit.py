@@ -13,6 +13,7 @@ from authd.audit_search import AuditQuery
 from authd.clients import Client
 from authd.deps import AdminClient, StateDep, get_client
 from authd.schemas import COMMON_ERRORS
+from authd.state import AppState
 from authd.storage.db import transaction
 
 router = APIRouter(prefix="/v1", tags=["audit"])
@@ -67,7 +68,7 @@ async def audit_events(
                         next_cursor=page.next_cursor)
 
 
-def _search(state, client: Client, query: AuditQuery) -> audit_search.AuditPage:
+def _search(state: AppState, client: Client, query: AuditQuery) -> audit_search.AuditPage:
     with transaction(state.db_read) as session:
         return audit_search.search(session, query, subject_key=state.secrets.subject_key,
                                    reveal=audit_search.may_reveal(client.scopes))

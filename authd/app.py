@@ -8,12 +8,12 @@ from contextlib import asynccontextmanager, suppress
 
 from fastapi import FastAPI
 
-from authd import __version__, errors, housekeeping, keyring, logs, sequencer
+from authd import __version__, console, errors, housekeeping, keyring, logs, sequencer
 from authd.clock import Clock
 from authd.faces import FaceService, close_faces, open_faces
 from authd.metrics import Metrics
 from authd.middleware import RequestContext
-from authd.routes import auth, docs, identities, ops, resident, tokens
+from authd.routes import audit, auth, docs, identities, ops, resident, tokens
 from authd.routes import faces as face_routes
 from authd.schemas import API_ERRORS
 from authd.settings import Settings
@@ -61,4 +61,6 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
     app.include_router(auth.router, responses=API_ERRORS)
     app.include_router(resident.router, responses=API_ERRORS)
     app.include_router(face_routes.router, responses=API_ERRORS)
+    app.include_router(audit.router)
+    console.mount(app)
     return app

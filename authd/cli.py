@@ -3,6 +3,7 @@ keys and the audit log. Exit codes: 0 done, 1 refused or failed check, 2 usage e
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import threading
@@ -10,7 +11,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -19,8 +20,9 @@ from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from authd import audit, cli_faces, cli_keys, clients, identities
+from authd import audit, audit_search, cli_faces, cli_keys, clients, identities
 from authd.audit import AuditContext, AuditRecord
+from authd.audit_search import AuditQuery
 from authd.exceptions import AuthdError
 from authd.settings import Settings
 from authd.state import AppState, dev_master_key_path, open_state
@@ -361,6 +363,63 @@ def audit_link(data_dir: DataDir = None) -> None:
     typer.echo(f"linked {done.linked} events; chain size {done.head.size}; "
                + (f"checkpoint signed by {done.checkpoint.kid}" if done.checkpoint
                   else "checkpoint already current"))
+
+
+Opt = Annotated[str | None, typer.Option()]
+When = Annotated[str | None,
+                 typer.Option(help="ISO 8601 time (UTC when no offset) or epoch seconds")]
+
+
+@audit_app.command("show")
+def audit_show(
+    uin: Opt = None, vid: Opt = None,
+    rp: Annotated[str | None, typer.Option(help="relying party id")] = None,
+    action: Opt = None, outcome: Opt = None,
+    reason: Annotated[str | None, typer.Option(help="reason code, e.g. otp_mismatch")] = None,
+    since: When = None, until: When = None,
+    limit: Annotated[int, typer.Option(help="events per page")] = 50,
+    cursor: Annotated[str | None, typer.Option(help="next_cursor of the previous page")] = None,
+    json_lines: Annotated[bool, typer.Option("--json", help="one JSON object per line")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Audit events, newest first, with the same filters as GET /v1/audit/events."""
+    query = AuditQuery(uin=uin, vid=vid, rp_id=rp, action=action, outcome=outcome,
+                       reason=reason, since=_epoch(since), until=_epoch(until), cursor=cursor,
+                       limit=limit)
+    with opened(data_dir) as state, transaction(state.db_read) as session:
+        # An operator at the command line holds the database: an admin for the masking rule.
+        page = audit_search.search(session, query, subject_key=state.secrets.subject_key,
+                                   reveal=audit_search.may_reveal({"admin"}))
+    for line in (_json_line(e) for e in page.events) if json_lines else _table(page.events):
+        typer.echo(line)
+    if page.next_cursor:
+        typer.echo(f"more: --cursor {page.next_cursor}", err=True)
+
+
+def _epoch(text: str | None) -> int | None:
+    if text is None or text.isdigit():
+        return int(text) if text else None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise fail(f"not a time: {text!r} (use ISO 8601 or epoch seconds)", 2) from None
+    return int((moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp())
+
+
+def _iso(epoch: int) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _json_line(event: audit_search.AuditEntry) -> str:
+    return json.dumps({**vars(event), "time": _iso(event.at)}, sort_keys=True)
+
+
+def _table(events: tuple[audit_search.AuditEntry, ...]) -> list[str]:
+    head = ("SEQ", "TIME", "RP", "ACTION", "OUTCOME", "REASON", "SUBJECT", "FACTOR")
+    rows = [head] + [(str(e.seq), _iso(e.at), e.rp_id or "-", e.action, e.outcome,
+                      e.reason or "-", e.subject or "-", e.factor or "-") for e in events]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+    return ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
 
 
 def _split(text: str) -> list[str]:

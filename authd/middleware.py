@@ -92,18 +92,17 @@ class RequestContext:
         return _replay([body], receive)
 
 
-def _replay(messages: list[Message], upstream: Receive) -> Receive:
-    """The messages already read, then the server's own receive: it blocks until the client
-    really disconnects. (Answering "disconnect" at once made streaming responses, such as
-    the docs' static files, stop before their first byte: they watch for a disconnect.)"""
+def _replay(messages: list[Message], then: Receive) -> Receive:
+    """The messages already read, then the real channel: a response that listens for the
+    client's disconnect (a file, a stream) must not hear one that did not happen."""
     pending = list(messages)
 
-    async def receive() -> Message:
+    async def replay() -> Message:
         if pending:
             return pending.pop(0)
-        return await upstream()
+        return await then()
 
-    return receive
+    return replay
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

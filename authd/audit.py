@@ -122,6 +122,12 @@ def link_pending(session: Session, limit: int = 1000) -> Head:
     return Head(head.seq, head.hash)
 
 
+def has_pending(session: Session) -> bool:
+    """Any committed event not yet linked (a read: on SQLite it takes no write lock)."""
+    query = select(AuditEvent.seq).where(AuditEvent.chain_pos.is_(None)).limit(1)
+    return session.execute(query).first() is not None
+
+
 def event_hash(event: AuditEvent) -> str:
     return _digest(_content(event))
 

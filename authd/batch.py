@@ -24,7 +24,7 @@ from sqlalchemy import select
 from authd import enrollment, identities
 from authd.audit import AuditContext, AuditRecord, append
 from authd.exceptions import AuthdError
-from authd.faces import pipeline_settings
+from authd.faces import Probe, galleries, pipeline_settings
 from authd.state import AppState
 from authd.storage.db import transaction
 from authd.storage.models import DedupCase, Identity
@@ -106,7 +106,8 @@ def enroll_row(state: AppState, row: Row, template: Template, now: int) -> Outco
         if identity is None:
             identity = identities.create_identity(session, _new_identity(row), now)
         enrollment.lock_gallery(session)
-        candidates = enrollment.find_duplicates(state, session, template, exclude=identity.id)
+        candidates = enrollment.find_duplicates(state, session, Probe(template),
+                                                exclude=identity.id)
         if candidates:
             if identity.template is None:
                 identity.status = "pending"
@@ -162,8 +163,8 @@ def _one(state: AppState, row: Row, template: Template | str) -> Outcome:
         outcome = enroll_row(state, row, template, state.clock.now())
     except (AuthdError, ValueError) as exc:
         return Outcome(row.line, row.uin, "invalid", getattr(exc, "code", "invalid_row"))
-    assert state.gallery is not None
-    state.gallery.catch_up()
+    for gallery in galleries(state):
+        gallery.catch_up()
     return outcome
 
 

@@ -68,6 +68,9 @@ class Settings(BaseSettings):
 
     # faces
     faces_enabled: bool = True
+    face_model: Literal["sface", "dlib"] = Field("dlib", description="the face model that "
+                                                 "encodes photos; changing it needs `authd "
+                                                 "faces migrate --to MODEL`")
     index_save_seconds: int = Field(60, ge=1)
     face_fmr_target: float = Field(1e-3, gt=0, lt=1)
     face_calibration_file: Path | None = Field(None, description="default: the one shipped "
@@ -90,8 +93,8 @@ class Settings(BaseSettings):
     face_keep_photos: bool = False
     index_kind: Literal["flat", "hnsw", "ivf"] = "flat"
     index_file: Path | None = Field(None, description="this replica's index cache; default "
-                                    "data_dir/faces.index (give each replica its own when "
-                                    "they share a data dir)")
+                                    "data_dir/faces.index, stored per model as faces-MODEL.index "
+                                    "(give each replica its own when they share a data dir)")
     dedup_threshold: float | None = Field(None, gt=0, lt=2, description="overrides calibration")
     dedup_fpir_target: float = Field(1e-2, gt=0, lt=1)
     dedup_top_k: int = Field(10, ge=1, le=100)

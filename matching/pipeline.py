@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from matching.detection import Face
 from matching.encoder import Encoder
 from matching.image import Box, ImageLimits, decode_image
 from matching.quality import QualitySettings, assess
@@ -24,6 +25,11 @@ from matching.templates import Template
 class PipelineSettings:
     limits: ImageLimits = ImageLimits()
     quality: QualitySettings = QualitySettings()
+    # The encoder a worker process loads (matching.encoder.ENCODERS). "dlib" until the
+    # server passes its AUTHD_FACE_MODEL here and SFace's calibration ships; then "sface".
+    model: str = "dlib"
+    # OpenCV's own thread pool per worker process (the pool already has one process a core).
+    opencv_threads: int = 1
 
 
 class FacePipeline:
@@ -34,17 +40,19 @@ class FacePipeline:
     def extract(self, data: bytes) -> Template:
         """The template of the one face in the photo ``data``; raises a MatchingError."""
         rgb = decode_image(data, self.settings.limits)
-        report = assess(rgb, self.detect(rgb), self.settings.quality)
-        vector = self.encoder.encode(rgb, report.face_box)
+        faces = self.detect(rgb)
+        report = assess(rgb, faces, self.settings.quality)
+        face = next(f for f in faces if f.box == report.face_box)
+        vector = self.encoder.encode(rgb, face)
         return Template(vector, self.encoder.model_id, self.encoder.model_version, report)
 
-    def detect(self, rgb: np.ndarray) -> list[Box]:
-        """Face boxes in ``rgb``'s own pixels, found on a downscaled copy."""
+    def detect(self, rgb: np.ndarray) -> list[Face]:
+        """Faces in ``rgb``'s own pixels, found on a downscaled copy."""
         scale = min(1.0, self.settings.quality.detect_max_side / max(rgb.shape[:2]))
         if scale >= 1.0:
             return self.encoder.detect(rgb)
-        boxes = self.encoder.detect(downscale(rgb, scale))
-        return [scale_box(box, 1.0 / scale, rgb.shape) for box in boxes]
+        faces = self.encoder.detect(downscale(rgb, scale))
+        return [face.scaled(1.0 / scale, rgb.shape) for face in faces]
 
 
 def downscale(rgb: np.ndarray, scale: float) -> np.ndarray:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from matching.detection import Face
 from matching.errors import (
     FaceNotFound,
     FaceTooSmall,
@@ -49,9 +50,9 @@ class QualityReport:
     faces_found: int
 
 
-def assess(rgb: np.ndarray, boxes: list[Box], settings: QualitySettings) -> QualityReport:
-    """Pick the largest face in ``boxes`` and check it; raise the first failed check."""
-    box = largest_face(boxes, settings.multiple_face_ratio)
+def assess(rgb: np.ndarray, faces: list[Face], settings: QualitySettings) -> QualityReport:
+    """Pick the largest face in ``faces`` and check it; raise the first failed check."""
+    box = largest_face([f.box for f in faces], settings.multiple_face_ratio)
     height = box[2] - box[0]
     if height < settings.min_face_px:
         raise FaceTooSmall()
@@ -61,7 +62,7 @@ def assess(rgb: np.ndarray, boxes: list[Box], settings: QualitySettings) -> Qual
     sharpness = laplacian_variance(grey)
     if sharpness < settings.min_sharpness:
         raise ImageBlurry()
-    return QualityReport(box, height, brightness, sharpness, len(boxes))
+    return QualityReport(box, height, brightness, sharpness, len(faces))
 
 
 def largest_face(boxes: list[Box], multiple_face_ratio: float) -> Box:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from matching.encoder import DlibEncoder
+from matching.encoder import DlibEncoder, SFaceEncoder, load_encoder
 from matching.pipeline import FacePipeline
 from matching.templates import Template
 
@@ -22,6 +22,13 @@ def photo(faces_dir: Path) -> Callable[[str], bytes]:
 def encoder() -> DlibEncoder:
     enc = DlibEncoder()
     enc.load()
+    return enc
+
+
+@pytest.fixture(scope="session")
+def sface() -> SFaceEncoder:
+    enc = load_encoder("sface")
+    assert isinstance(enc, SFaceEncoder)
     return enc
 
 

@@ -188,8 +188,8 @@ def test_bad_files(pipeline: FacePipeline, data: bytes, error: type) -> None:
 
 def test_large_photo_is_detected_on_a_downscaled_copy(pipeline: FacePipeline, photo: Photo) -> None:
     rgb = np.asarray(opened(photo("samples/obama/obama3.jpg")))  # 1434 x 2333
-    (box,) = pipeline.detect(rgb)
-    top, right, bottom, left = box
+    (face,) = pipeline.detect(rgb)
+    top, right, bottom, left = face.box
     assert bottom - top > 200  # in full-resolution pixels
     assert pipeline.encoder.detect(downscale(rgb, 800 / 2333)) != []
 

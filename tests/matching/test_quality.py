@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
+from matching.detection import Face
 from matching.errors import (
     FaceNotFound,
     FaceTooSmall,
@@ -24,13 +25,17 @@ SETTINGS = QualitySettings()
 OBAMA_BOX = (139, 637, 404, 372)
 
 
+def faces(*boxes: tuple[int, int, int, int]) -> list[Face]:
+    return [Face(box) for box in boxes]
+
+
 @pytest.fixture(scope="module")
 def obama(photo: Callable[[str], bytes]) -> np.ndarray:
     return np.array(Image.open(io.BytesIO(photo("samples/obama/obama.jpg"))).convert("RGB"))
 
 
 def test_good_face_passes_with_a_report(obama: np.ndarray) -> None:
-    report = assess(obama, [OBAMA_BOX], SETTINGS)
+    report = assess(obama, faces(OBAMA_BOX), SETTINGS)
     assert report.face_box == OBAMA_BOX and report.faces_found == 1
     assert report.face_height_px == 265
     assert SETTINGS.min_brightness < report.brightness < SETTINGS.max_brightness
@@ -45,33 +50,33 @@ def test_no_box_is_face_not_found(obama: np.ndarray) -> None:
 def test_comparable_second_face_is_multiple_faces(obama: np.ndarray) -> None:
     second = (600, 700, 830, 470)  # 230 x 230: 75% of the first face's area
     with pytest.raises(MultipleFaces):
-        assess(obama, [second, OBAMA_BOX], SETTINGS)
+        assess(obama, faces(second, OBAMA_BOX), SETTINGS)
 
 
 def test_small_background_face_is_ignored_and_largest_used(obama: np.ndarray) -> None:
     background = (10, 150, 110, 50)  # 100 x 100: 14% of the area
-    report = assess(obama, [background, OBAMA_BOX], SETTINGS)
+    report = assess(obama, faces(background, OBAMA_BOX), SETTINGS)
     assert report.face_box == OBAMA_BOX and report.faces_found == 2
 
 
 def test_small_face_is_too_small(obama: np.ndarray) -> None:
     with pytest.raises(FaceTooSmall):
-        assess(obama, [(200, 459, 259, 400)], SETTINGS)  # 59 px high
-    assess(obama, [(200, 460, 260, 400)], SETTINGS)  # 60 px is enough
+        assess(obama, faces((200, 459, 259, 400)), SETTINGS)  # 59 px high
+    assess(obama, faces((200, 460, 260, 400)), SETTINGS)  # 60 px is enough
 
 
 @pytest.mark.parametrize(("factor", "error"), [(0.2, ImageTooDark), (2.5, ImageOverexposed)])
 def test_exposure(obama: np.ndarray, factor: float, error: type[Exception]) -> None:
     scaled = np.clip(obama.astype(np.float32) * factor, 0, 255).astype(np.uint8)
     with pytest.raises(error):
-        assess(scaled, [OBAMA_BOX], SETTINGS)
+        assess(scaled, faces(OBAMA_BOX), SETTINGS)
 
 
 def test_blur(obama: np.ndarray) -> None:
     # 5% of the face height: the vector drifts > 0.6 from the sharp photo's at this blur.
     blurred = np.array(Image.fromarray(obama).filter(ImageFilter.GaussianBlur(13)))
     with pytest.raises(ImageBlurry):
-        assess(blurred, [OBAMA_BOX], SETTINGS)
+        assess(blurred, faces(OBAMA_BOX), SETTINGS)
 
 
 def test_sharpness_does_not_depend_on_resolution(obama: np.ndarray) -> None:

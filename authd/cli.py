@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from authd import audit, cli_faces, cli_keys, clients, identities
 from authd.audit import AuditContext, AuditRecord
 from authd.exceptions import AuthdError
+from authd.face_models import plan_models
 from authd.settings import Settings
 from authd.state import AppState, open_state
 from authd.storage.db import transaction
@@ -35,6 +36,7 @@ app.add_typer(vid_app, name="vid")
 app.add_typer(audit_app, name="audit")
 cli_keys.register(app)  # `authd keys …`, `authd token verify`
 app.command("enroll-batch")(cli_faces.enroll_batch)
+app.add_typer(cli_faces.faces_app, name="faces")
 
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="overrides AUTHD_DATA_DIR")]
 
@@ -122,6 +124,9 @@ def serve(
     with opened(data_dir) as state:
         print_first_key(ensure_first_client(state))
         settings = state.settings
+        if settings.faces_enabled:  # a gallery of another model: say what to do, now
+            with state.db_read() as session:
+                plan_models(settings, session)
     typer.echo(f"authd listening on http://{settings.host}:{settings.port}")
     uvicorn.run("authd.asgi:app", factory=True, host=settings.host, port=settings.port,
                 workers=settings.workers, log_config=None, access_log=False)

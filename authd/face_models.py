@@ -19,10 +19,10 @@ from sqlalchemy.orm import Session
 from authd.exceptions import AuthdError
 from authd.settings import Settings
 from authd.storage.models import FaceMigration, Identity
-from matching.encoder import DlibEncoder
+from matching.encoder import ENCODERS, MODEL_IDS
 
-# Setting name -> the model id its encoder writes into every template.
-MODEL_IDS: dict[str, str] = {"dlib": DlibEncoder.model_id}
+__all__ = ["MODEL_IDS", "FaceModelMismatch", "ModelPlan", "dimension", "index_path",
+           "migration_under_way", "model_id", "model_name", "plan_models", "template_counts"]
 
 
 class FaceModelMismatch(AuthdError):
@@ -34,6 +34,10 @@ def model_id(name: str) -> str:
     if name not in MODEL_IDS:
         raise FaceModelMismatch(f"Unknown face model {name!r}: one of {', '.join(MODEL_IDS)}.")
     return MODEL_IDS[name]
+
+
+def dimension(name: str) -> int:
+    return int(ENCODERS[name].dimension)
 
 
 def model_name(model: str) -> str:

@@ -17,7 +17,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 
-from authd.face_models import index_path, model_id, plan_models
+from authd.face_models import dimension, index_path, model_id, plan_models
 from authd.gallery import Gallery
 from authd.settings import Settings
 from authd.state import AppState
@@ -64,7 +64,7 @@ class FaceService:
         model = model_id(name)
         calibration = (load_calibration(model, settings.face_calibration_file)
                        if settings.face_calibration_file else load_calibration(model))
-        service = cls(settings, pipeline_settings(settings), name, calibration)
+        service = cls(settings, pipeline_settings(settings, name), name, calibration)
         for ready in [service.pool.submit(worker.ping) for _ in range(settings.face_workers)]:
             ready.result(timeout=120)
         return service
@@ -86,7 +86,7 @@ class FaceService:
 
     @property
     def dimension(self) -> int:
-        return 128  # both models' templates are 128-d
+        return dimension(self.name)
 
     def compare(self, probe: Template, enrolled: Template) -> FaceMatch:
         distance = template_distance(probe, enrolled)  # refuses templates of other models
@@ -104,7 +104,8 @@ class FaceService:
         self.pool.shutdown(wait=True, cancel_futures=True)
 
 
-def pipeline_settings(settings: Settings) -> PipelineSettings:
+def pipeline_settings(settings: Settings, name: str | None = None) -> PipelineSettings:
+    """The pipeline of model `name` (default: the configured one) under these settings."""
     quality = QualitySettings(
         min_face_px=settings.face_min_face_px,
         multiple_face_ratio=settings.face_multiple_face_ratio,
@@ -116,7 +117,7 @@ def pipeline_settings(settings: Settings) -> PipelineSettings:
     limits = ImageLimits(max_bytes=settings.face_max_image_bytes,
                          max_pixels=settings.face_max_image_pixels,
                          max_side=settings.face_decode_max_side)
-    return PipelineSettings(limits=limits, quality=quality)
+    return PipelineSettings(limits=limits, quality=quality, model=name or settings.face_model)
 
 
 def decode_b64_image(text: str, limit: int) -> bytes:

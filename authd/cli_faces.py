@@ -104,7 +104,8 @@ def faces_migrate(
             with typer.progressbar(length=len(todo(state, service.model_id)), label="re-encoding",
                                    show_pos=True, show_eta=True,
                                    item_show_func=lambda rate: rate) as bar:
-                done = migrate(state, service, progress=_with_rate(bar))
+                done = migrate(state, service, chunk=2 * max(processes, 1),
+                               progress=_with_rate(bar))
         finally:
             service.close()
         stem = report or state.settings.data_dir / "faces-migrate-report"

@@ -174,3 +174,60 @@ def test_migration_from_a_dlib_gallery_to_sface(settings, clock, faces_dir, face
         assert sorted(e.subject[-4:] for e in migrated) == sorted(u[-4:] for u in (kept_a, kept_c))
         assert [e.detail["finished"] for e in runs] == [False, False, True]
     assert run("audit", "verify").exit_code == 0
+
+
+def test_migration_killed_midway_loses_nothing_and_resumes(settings, clock, faces_dir,
+                                                           dlib_face_service, run):
+    """SIGKILL `authd faces migrate` after its first stored identity: every identity is whole
+    (old template and photo, or new template and photo), and a re-run finishes the rest."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from authd.enrollment import photo_aad
+    from authd.gallery import open_template
+
+    if not settings.database_url.startswith("sqlite"):
+        pytest.skip("one database is enough for the process-kill test")
+    lfw = sorted((faces_dir / "lfw/images").iterdir())
+    photos = [sorted(d.iterdir())[0] for d in lfw[: 40 : 2]]
+    with serving(settings, clock, [dlib_face_service], face_model="dlib",
+                 face_keep_photos=True) as client:
+        state = client.app.state.authd
+        station = bearer(make_key(state, ["enroll"], rp_id="station"))
+        for path in photos:
+            uin = client.post("/v1/identities", json={}, headers=station).json()["uin"]
+            r = client.put(f"/v1/identities/{uin}/face", json=photo_b64(path), headers=station)
+            assert r.status_code in (200, 409, 422), r.text
+        enrolled = {u: r for u, r in rows(state).items() if r.template is not None}
+    assert len(enrolled) >= 10
+
+    env = dict(os.environ)  # the `run` fixture's AUTHD_* settings: this test's database
+    authd = Path(sys.executable).with_name("authd")
+    proc = subprocess.Popen([str(authd), "faces", "migrate", "--to", "sface", "--processes", "1"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            if any(r.template_model == SFACE for r in rows(state).values()):
+                break
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait(timeout=30)
+    after = rows(state)
+    moved = [u for u in enrolled if after[u].template_model == SFACE]
+    assert 1 <= len(moved) < len(enrolled), "the kill was meant to land mid-migration"
+    for uin in enrolled:  # each one whole: its template and photo open under its version
+        row = after[uin]
+        template = open_template(state.sealer, row)
+        assert template.model_id == row.template_model
+        assert state.sealer.open(row.photo, photo_aad(row.id, row.template_version))
+    again = run("faces", "migrate", "--to", "sface", "--processes", "1")
+    assert again.exit_code == 0 and "migration finished" in again.output, again.output
+    final = rows(state)
+    assert all(final[u].template_model == SFACE for u in enrolled)
+    assert all(final[u].template_version == after[u].template_version for u in moved)

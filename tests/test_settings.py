@@ -59,3 +59,15 @@ def test_unknown_setting_is_refused(tmp_path, monkeypatch):
 def test_master_key_never_in_repr():
     s = Settings(master_key="ab" * 32)
     assert "abab" not in repr(s) and "abab" not in str(s.model_dump())
+
+
+def test_face_model_is_sface_or_dlib(monkeypatch):
+    monkeypatch.delenv("AUTHD_FACE_MODEL", raising=False)
+    monkeypatch.setenv("AUTHD_FACE_MODEL", "dlib")
+    assert Settings().face_model == "dlib"
+    monkeypatch.setenv("AUTHD_FACE_MODEL", "facenet")
+    with pytest.raises(ValidationError, match="face_model"):
+        Settings()
+    from matching.encoder import MODEL_IDS
+
+    assert set(MODEL_IDS) == {"sface", "dlib"}  # every selectable model has an encoder

@@ -120,7 +120,26 @@ def faces_migrate(
         for uin in recapture:
             typer.echo(f"  {uin}")
     typer.echo("migration finished" if summary["finished"] else "migration under way")
+    if state.settings.face_model != to:
+        typer.echo(f"set AUTHD_FACE_MODEL={to} before starting the servers")
     typer.echo(f"report: {stem.with_suffix('.csv')} and {stem.with_suffix('.json')}")
+
+
+@faces_app.command("status")
+def faces_status(data_dir: Annotated[Path | None, typer.Option("--data-dir")] = None) -> None:
+    """Templates per face model, and the migration under way if any."""
+    from authd.cli import opened
+    from authd.face_models import migration_under_way, template_counts
+
+    with opened(data_dir) as state, state.db_read() as session:
+        counts = template_counts(session)
+        migration = migration_under_way(session)
+        typer.echo(f"configured model: {state.settings.face_model}")
+        for model, count in sorted(counts.items()):
+            typer.echo(f"  {model}: {count} active identities")
+        if migration is not None:
+            typer.echo(f"migration to {migration.to_model} under way (re-run `authd faces "
+                       "migrate` after re-capturing the identities it listed)")
 
 
 def _with_rate(bar):  # type: ignore[no-untyped-def]

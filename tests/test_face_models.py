@@ -142,6 +142,10 @@ def test_migration_from_a_dlib_gallery_to_sface(settings, clock, faces_dir, face
             assert dup.status_code == 409, dup.text
             assert dup.json()["error"]["candidates"][0]["uin"] == owner
 
+    status = run("faces", "status")
+    assert f"{SFACE}: 2 active" in status.output and f"{DLIB}: 1 active" in status.output
+    assert "migration to sface under way" in status.output
+
     # Re-running continues: the migrated ones are not redone, B is listed again.
     second = run("faces", "migrate", "--to", "sface", "--processes", "1",
                  "--report", str(tmp_path / "m2"))

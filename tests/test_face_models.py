@@ -235,3 +235,27 @@ def test_migration_killed_midway_loses_nothing_and_resumes(settings, clock, face
     final = rows(state)
     assert all(final[u].template_model == SFACE for u in enrolled)
     assert all(final[u].template_version == after[u].template_version for u in moved)
+
+
+def test_a_template_is_never_compared_with_another_models(settings, clock, faces_dir,
+                                                          face_service, dlib_face_service):
+    """A dlib template written behind a running sface server's back (a misconfigured
+    replica): the sface server neither indexes it nor compares a probe with it."""
+    s = faces_dir / "samples"
+    with serving(settings, clock, [face_service]) as client:
+        state = client.app.state.authd
+        station = bearer(make_key(state, ["enroll", "admin"], rp_id="station"))
+        counter = bearer(make_key(state, ["auth"], rp_id="counter", factors=("face",)))
+        with serving(settings, clock, [dlib_face_service], face_model="dlib") as replica:
+            uin = enroll(replica, station, s / "obama/obama.jpg")
+        assert rows(state)[uin].template_model == DLIB
+        r = authenticate(client, counter, uin, s / "obama/obama2.jpg")
+        assert r.status_code == 401
+        event = last_event(state, "authenticate")
+        assert event.reason == "face_model_unavailable" and "distance" not in event.detail
+        found = client.post("/v1/dedup/search", json=photo_b64(s / "obama/obama2.jpg"),
+                            headers=station)
+        assert found.status_code == 200 and found.json()["candidates"] == []
+        assert len(state.gallery.index) == 0  # caught up, and the dlib template left out
+        other = enroll(client, station, s / "obama/obama1.jpg")  # no cross-model duplicate
+        assert rows(state)[other].template_model == SFACE and len(state.gallery.index) == 1

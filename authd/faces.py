@@ -1,9 +1,11 @@
 """The face side of the service: the pipeline in a worker pool, and calibrated thresholds.
 
-Encoding is CPU-bound (0.1-0.3 s a photo) and dlib holds the GIL while it encodes, so it
-runs in a pool of worker processes (matching.worker), never on the event loop nor in a
-thread that would stall it. The pool's size bounds the photos in flight per server process:
-a burst queues instead of thrashing.
+Encoding is CPU-bound (0.05-0.3 s a photo; dlib holds the GIL while it encodes), so it runs
+in a pool of worker processes (matching.worker), never on the event loop nor in a thread
+that would stall it. The pool's size bounds the photos in flight per server process: a burst
+queues instead of thrashing. One service per face model (`AUTHD_FACE_MODEL`, thresholds from
+that model's calibration); during a migration between models (authd.face_models) the old
+model's service and gallery are loaded too, and a photo is encoded by both (a `Probe`).
 """
 
 from __future__ import annotations

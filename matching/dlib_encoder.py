@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from matching.detection import Face
+from matching.detection import Face, clipped
 from matching.image import Box
 
 _LANDMARK_FILES = {
@@ -55,6 +55,8 @@ class DlibEncoder:
 
     model_id = "dlib_resnet_v1"
     dimension = 128
+    detect_max_side = 800  # HOG's cost grows with the pixels; faces stay >= 80 px there
+    aligns_on_detection_copy = False  # the chip is cut from the full photo
 
     def __init__(
         self,
@@ -80,7 +82,8 @@ class DlibEncoder:
         (HOG gives no score and no landmarks: the 5 points are found in ``encode``)."""
         image = np.ascontiguousarray(rgb, dtype=np.uint8)
         rects = self._models().detector(image, self.upsample)
-        return [Face(_clip(_rect_to_box(r), image.shape)) for r in rects]
+        return [Face(box, cut=cut) for box, cut in
+                (clipped(_rect_to_box(r), image.shape) for r in rects)]
 
     def encode(self, rgb: np.ndarray, face: Face) -> np.ndarray:
         """The 128-d float32 descriptor of the face in ``face.box``, as face_encodings."""
@@ -118,8 +121,3 @@ class DlibEncoder:
 
 def _rect_to_box(rect: Any) -> Box:
     return int(rect.top()), int(rect.right()), int(rect.bottom()), int(rect.left())
-
-
-def _clip(box: Box, shape: tuple[int, ...]) -> Box:
-    top, right, bottom, left = box
-    return max(top, 0), min(right, shape[1]), min(bottom, shape[0]), max(left, 0)

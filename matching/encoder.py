@@ -36,6 +36,8 @@ class Encoder(Protocol):
     model_id: str
     model_version: str
     dimension: int
+    detect_max_side: int  # the long side of the copy it detects on (pipeline default)
+    aligns_on_detection_copy: bool  # encode() gets that copy rather than the full photo
 
     def load(self) -> None: ...
 

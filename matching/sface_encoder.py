@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from matching.detection import Face
+from matching.detection import Face, clipped
 from matching.errors import ModelFileInvalid
 
 DETECTOR_FILE = "face_detection_yunet_2023mar_int8bq.onnx"
@@ -80,6 +80,10 @@ class SFaceEncoder:
     # Vectors are comparable only with the same weights and the same alignment (alignCrop).
     model_version = "2021dec_int8bq+alignCrop"
     dimension = 128
+    # YuNet finds faces down to about 10 px; a 1,000-px copy keeps a counter photo's face
+    # far above SFace's 112-px chip, and the chip is warped from that copy (see pipeline).
+    detect_max_side = 1000
+    aligns_on_detection_copy = True
 
     def __init__(self, folder: Path | None = None) -> None:
         self.folder = folder
@@ -148,10 +152,9 @@ def _bgr(rgb: np.ndarray) -> np.ndarray:
 
 def _face(row: np.ndarray, shape: tuple[int, ...]) -> Face:
     x, y, w, h = (float(v) for v in row[:4])
-    box = (max(round(y), 0), min(round(x + w), shape[1]), min(round(y + h), shape[0]),
-           max(round(x), 0))
+    box, cut = clipped((round(y), round(x + w), round(y + h), round(x)), shape)
     points = tuple((float(row[4 + 2 * i]), float(row[5 + 2 * i])) for i in range(5))
-    return Face(box, float(row[14]), points)
+    return Face(box, float(row[14]), points, cut)
 
 
 def _yunet_row(face: Face) -> np.ndarray:

@@ -115,6 +115,8 @@ def pipeline_settings(settings: Settings, name: str | None = None) -> PipelineSe
         max_brightness=settings.face_max_brightness,
         min_sharpness=settings.face_min_sharpness,
         detect_max_side=settings.face_detect_max_side,
+        min_detection_score=settings.face_min_detection_score,
+        max_yaw=settings.face_max_yaw,
     )
     limits = ImageLimits(max_bytes=settings.face_max_image_bytes,
                          max_pixels=settings.face_max_image_pixels,

@@ -295,6 +295,9 @@ def test_quality_thresholds_are_settings(settings, clock, faces_dir):
     strict = settings.model_copy(update={"faces_enabled": True, "face_min_face_px": 400,
                                          "face_workers": 1})
     assert pipeline_settings(strict).quality.min_face_px == 400
+    turned = pipeline_settings(settings.model_copy(update={"face_max_yaw": 0.3,
+                                                           "face_min_detection_score": 0.9}))
+    assert (turned.quality.max_yaw, turned.quality.min_detection_score) == (0.3, 0.9)
     with TestClient(create_app(strict, clock=clock)) as client:
         headers = bearer(make_key(client.app.state.authd, ["enroll"]))
         uin = new_uin(client, headers)

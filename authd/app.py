@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager, suppress
 
 from fastapi import FastAPI
@@ -21,9 +21,11 @@ from authd.state import open_state
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
-               faces: FaceService | None = None) -> FastAPI:
-    """The app; `faces` lets a caller share one loaded face service (tests, benchmarks)."""
+               faces: FaceService | Sequence[FaceService] | None = None) -> FastAPI:
+    """The app; `faces` lets a caller share loaded face services, one per model (tests,
+    benchmarks); the app starts those it needs and was not given."""
     settings = settings or Settings()
+    shared = [faces] if isinstance(faces, FaceService) else list(faces or ())
     metrics = Metrics()
 
     @asynccontextmanager
@@ -35,7 +37,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
         upkeep = keyring.start_upkeep(state)
         purge = housekeeping.start(state)
         linker, election = sequencer.start(state)
-        face_tasks = await open_faces(state, faces)
+        face_tasks = await open_faces(state, shared)
         try:
             yield
         finally:
@@ -44,7 +46,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
                 with suppress(asyncio.CancelledError):
                     await task
             await asyncio.to_thread(sequencer.finish, state, election)
-            close_faces(state, owned=faces is None)
+            close_faces(state, owned=state.faces not in shared)
             state.close()
 
     app = FastAPI(

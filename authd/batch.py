@@ -24,7 +24,7 @@ from sqlalchemy import select
 from authd import enrollment, identities
 from authd.audit import AuditContext, AuditRecord, append
 from authd.exceptions import AuthdError
-from authd.faces import pipeline_settings
+from authd.faces import Probe, galleries, pipeline_settings
 from authd.state import AppState
 from authd.storage.db import transaction
 from authd.storage.models import DedupCase, Identity
@@ -97,7 +97,7 @@ def pending_rows(state: AppState, rows: list[Row]) -> tuple[list[Row], list[Outc
     return todo, skipped
 
 
-def enroll_row(state: AppState, row: Row, template: Template, now: int) -> Outcome:
+def enroll_row(state: AppState, row: Row, probe: Probe, now: int) -> Outcome:
     ctx = AuditContext(request_id=f"batch-line-{row.line}", rp_id="cli",
                        subject_key=state.secrets.subject_key)
     with transaction(state.db) as session:
@@ -106,17 +106,17 @@ def enroll_row(state: AppState, row: Row, template: Template, now: int) -> Outco
         if identity is None:
             identity = identities.create_identity(session, _new_identity(row), now)
         enrollment.lock_gallery(session)
-        candidates = enrollment.find_duplicates(state, session, template, exclude=identity.id)
+        candidates = enrollment.find_duplicates(state, session, probe, exclude=identity.id)
         if candidates:
             if identity.template is None:
                 identity.status = "pending"
-            case = enrollment.open_case(state, session, identity, template, candidates,
+            case = enrollment.open_case(state, session, identity, probe.template, candidates,
                                         BATCH_ACTOR, now)
             append(session, ctx, AuditRecord("face.enroll", "refused", "possible_duplicate",
                                              uin=row.uin, factor="face",
                                              detail={"case": case.id}), now)
             return Outcome(row.line, row.uin, "possible_duplicate", case_id=case.id)
-        enrollment.store_template(state, session, identity, template, now)
+        enrollment.store_template(state, session, identity, probe.template, now)
         append(session, ctx, AuditRecord("face.enroll", "success", uin=row.uin, factor="face"), now)
     return Outcome(row.line, row.uin, "enrolled")
 
@@ -159,12 +159,24 @@ def _one(state: AppState, row: Row, template: Template | str) -> Outcome:
     if isinstance(template, str):
         return Outcome(row.line, row.uin, "refused", template)
     try:
-        outcome = enroll_row(state, row, template, state.clock.now())
+        outcome = enroll_row(state, row, _probe(state, row, template), state.clock.now())
     except (AuthdError, ValueError) as exc:
         return Outcome(row.line, row.uin, "invalid", getattr(exc, "code", "invalid_row"))
-    assert state.gallery is not None
-    state.gallery.catch_up()
+    for gallery in galleries(state):
+        gallery.catch_up()
     return outcome
+
+
+def _probe(state: AppState, row: Row, template: Template) -> Probe:
+    """The row's template, and during a migration its templates under the older models too
+    (so the batch is deduplicated against every gallery)."""
+    others: dict[str, Template | str] = {}
+    for old in state.legacy_faces:
+        try:
+            others[old.service.model_id] = old.service.submit(row.image.read_bytes()).result()
+        except MatchingError as exc:
+            others[old.service.model_id] = exc.code
+    return Probe(template, others)
 
 
 def write_report(outcomes: list[Outcome], stem: Path) -> dict:

@@ -24,6 +24,7 @@ from authd import audit, audit_search, cli_faces, cli_keys, clients, identities
 from authd.audit import AuditContext, AuditRecord
 from authd.audit_search import AuditQuery
 from authd.exceptions import AuthdError
+from authd.face_models import plan_models
 from authd.settings import Settings
 from authd.state import AppState, dev_master_key_path, open_state
 from authd.storage.db import DatabaseUnreachable, transaction
@@ -40,6 +41,7 @@ app.add_typer(vid_app, name="vid")
 app.add_typer(audit_app, name="audit")
 cli_keys.register(app)  # `authd keys …`, `authd token verify`
 app.command("enroll-batch")(cli_faces.enroll_batch)
+app.add_typer(cli_faces.faces_app, name="faces")
 
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="overrides AUTHD_DATA_DIR")]
 
@@ -137,6 +139,9 @@ def serve(
     with opened(data_dir) as state:
         print_first_key(ensure_first_client(state))
         settings = state.settings
+        if settings.faces_enabled:  # a gallery of another model: say what to do, now
+            with state.db_read() as session:
+                plan_models(settings, session)
     if settings.master_key is None:
         typer.secho(f"development mode: the master key is the file {dev_master_key_path(settings)}"
                     " (outside the data dir); this layout is for development only, production "

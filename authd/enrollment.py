@@ -10,13 +10,15 @@ at once cannot both miss each other.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from authd.exceptions import AuthdError, Conflict, InvalidRequest, NotFound
-from authd.gallery import lock_gallery, record_change, template_aad
+from authd.faces import FaceService, Probe
+from authd.gallery import Gallery, lock_gallery, record_change, template_aad
 from authd.state import AppState
 from authd.storage.models import DedupCase, Identity
 from matching.dedup import Candidate, score
@@ -48,13 +50,14 @@ class Enrolled:
 
 
 def store_template(state: AppState, session: Session, identity: Identity, template: Template,
-                   now: int, photo: bytes | None = None) -> Enrolled:
+                   now: int, photo: bytes | None = None, *, keep: bool | None = None) -> Enrolled:
     """Seal and store `template` as the identity's current one and log the gallery change.
-    The photo is kept (sealed) only where `face_keep_photos` asks for it; else it is dropped."""
+    The photo is kept (sealed) where `keep` (default: `face_keep_photos`) asks for it; else
+    it is dropped. `template_model` records the model that made the template."""
     identity.template_version = (identity.template_version or 0) + 1
     aad = template_aad(identity.id, identity.template_version)
     identity.template = state.sealer.seal(template.to_bytes(), aad)
-    keep = photo is not None and state.settings.face_keep_photos
+    keep = photo is not None and (state.settings.face_keep_photos if keep is None else keep)
     identity.photo = state.sealer.seal(photo, photo_aad(identity.id, identity.template_version)) \
         if keep else None
     identity.template_model = template.model_id
@@ -62,6 +65,11 @@ def store_template(state: AppState, session: Session, identity: Identity, templa
     identity.updated_at = now
     record_change(session, identity.id, now)
     return Enrolled(identity.id, identity.template_version)
+
+
+def loaded_models(state: AppState) -> set[str]:
+    models = {old.service.model_id for old in state.legacy_faces}
+    return models | ({state.faces.model_id} if state.faces is not None else set())
 
 
 def photo_aad(identity_id: int, version: int) -> bytes:
@@ -75,15 +83,30 @@ def _quality(template: Template) -> dict:
     return {k: source[k] for k in fields if k in source}
 
 
-def find_duplicates(state: AppState, session: Session, template: Template,
+def find_duplicates(state: AppState, session: Session, probe: Probe,
                     exclude: int | None) -> list[Candidate]:
-    """Candidates closer than the dedup threshold for the current gallery size."""
+    """Candidates closer than each gallery's dedup threshold for its size: the configured
+    model's gallery, then (a migration under way) each older model's, with the probe's
+    template of that model. Distances of two models are not comparable, so each gallery
+    keeps its own order and the configured model's candidates rank first."""
+    close: list[tuple[int, float]] = []
+    for gallery, service, template in _searches(state, probe):
+        hits = gallery.search(template.vector, state.settings.dedup_top_k + 1, session)
+        threshold = service.dedup_threshold(len(gallery.index)).value  # caught up
+        seen = {c[0] for c in close}
+        close += [(h.id, h.distance) for h in hits
+                  if h.id != exclude and h.distance < threshold and h.id not in seen]
+    return [Candidate(rank, identity_id, d, score(d))
+            for rank, (identity_id, d) in enumerate(close[: state.settings.dedup_top_k], start=1)]
+
+
+def _searches(state: AppState, probe: Probe) -> Iterator[tuple[Gallery, FaceService, Template]]:
     assert state.gallery is not None and state.faces is not None
-    hits = state.gallery.search(template.vector, state.settings.dedup_top_k + 1, session)
-    threshold = state.faces.dedup_threshold(len(state.gallery.index)).value  # caught up
-    close = [h for h in hits if h.id != exclude and h.distance < threshold]
-    return [Candidate(rank, h.id, h.distance, score(h.distance))
-            for rank, h in enumerate(close[: state.settings.dedup_top_k], start=1)]
+    yield state.gallery, state.faces, probe.template
+    for old in state.legacy_faces:
+        template = probe.for_model(old.service.model_id)
+        if isinstance(template, Template):  # that model refused the photo: nothing to search
+            yield old.gallery, old.service, template
 
 
 def candidate_views(session: Session, candidates: list[Candidate], *,
@@ -106,6 +129,7 @@ def open_case(state: AppState, session: Session, identity: Identity, template: T
         candidates=[{"rank": c.rank, "identity_id": c.identity_id, "distance": round(c.distance, 4),
                      "score": round(c.score, 4)} for c in candidates],
         pending_template=state.sealer.seal(template.to_bytes(), pending_aad(case_id)),
+        template_model=template.model_id,
     )
     session.add(case)
     return case
@@ -142,6 +166,9 @@ def resolve_case(state: AppState, session: Session, case: DedupCase, *, decision
         lock_gallery(session)
         template = Template.from_bytes(state.sealer.open(case.pending_template or b"",
                                                          pending_aad(case.id)))
+        if template.model_id not in loaded_models(state):
+            raise Conflict("This case's photo was encoded by a face model no longer in use: "
+                           "enroll the person's photo again.")
         if identity.status == "pending":
             identity.status = "active"
         store_template(state, session, identity, template, now)

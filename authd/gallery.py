@@ -1,6 +1,7 @@
-"""This process's face index, kept in step with the database (the truth).
+"""This process's face index of one face model, kept in step with the database (the truth).
 
-The index holds the open templates of active identities, keyed by identity row id. Every
+The index holds the open templates of one model (`identities.template_model`) of active
+identities, keyed by identity row id; a template of another model never enters it. Every
 template change appends a `gallery_changes` row in the same transaction; before a search each
 process replays the rows it has not seen (re-reading the identity's current state, so replays
 are idempotent). The index file in the data directory is a cache: it records the last change
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import func, select, text
+from sqlalchemy import ColumnElement, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from authd.storage.models import GalleryChange, Identity
@@ -65,8 +66,9 @@ class GalleryStatus:
 
 class Gallery:
     def __init__(self, db: sessionmaker[Session], sealer: TemplateVault, settings: IndexSettings,
-                 path: Path) -> None:
+                 path: Path, model_id: str) -> None:
         self.db, self.sealer, self.settings, self.path = db, sealer, settings, path
+        self.model_id = model_id
         self.index = FaceIndex(settings)
         self.seen_seq = 0
         self._sync = threading.Lock()
@@ -107,9 +109,13 @@ class Gallery:
             self.index = FaceIndex.build(self.settings, ids, vectors)
             self.seen_seq = seq
 
+    def _mine(self) -> tuple[ColumnElement[bool], ...]:
+        """The rows this index holds: active identities with a template of its model."""
+        return (Identity.status == "active", Identity.template.is_not(None),
+                Identity.template_model == self.model_id)
+
     def _active_templates(self, session: Session) -> tuple[np.ndarray, np.ndarray]:
-        rows = session.execute(select(Identity).where(
-            Identity.status == "active", Identity.template.is_not(None))).scalars()
+        rows = session.execute(select(Identity).where(*self._mine())).scalars()
         pairs = [(r.id, open_template(self.sealer, r).vector) for r in rows]
         ids = np.array([p[0] for p in pairs], dtype=np.int64)
         vectors = np.array([p[1] for p in pairs], dtype=np.float32)
@@ -118,8 +124,7 @@ class Gallery:
 
     def _database_fingerprint(self) -> str:
         with self.db() as session:
-            ids = session.scalars(select(Identity.id).where(
-                Identity.status == "active", Identity.template.is_not(None))).all()
+            ids = session.scalars(select(Identity.id).where(*self._mine())).all()
         return fingerprint_ids(np.array(ids, dtype=np.int64))
 
     def catch_up(self, session: Session | None = None) -> int:
@@ -144,7 +149,8 @@ class Gallery:
         return len(changes)
 
     def _apply(self, identity: Identity | None, identity_id: int) -> None:
-        if identity is None or identity.status != "active" or identity.template is None:
+        if identity is None or identity.status != "active" or identity.template is None \
+                or identity.template_model != self.model_id:
             self.index.remove([identity_id])
             return
         self.index.add([identity_id], open_template(self.sealer, identity).vector[None, :])

@@ -87,6 +87,9 @@ class Settings(BaseSettings):
 
     # faces
     faces_enabled: bool = True
+    face_model: Literal["sface", "dlib"] = Field("dlib", description="the face model that "
+                                                 "encodes photos; changing it needs `authd "
+                                                 "faces migrate --to MODEL`")
     index_save_seconds: int = Field(60, ge=1)
     face_fmr_target: float = Field(1e-3, gt=0, lt=1)
     face_calibration_file: Path | None = Field(None, description="default: the one shipped "
@@ -96,21 +99,29 @@ class Settings(BaseSettings):
     face_workers: int = Field(2, ge=1, le=64)
     # The quality gate (matching.quality); defaults checked on LFW, the samples and Yale.
     face_min_face_px: int = Field(60, ge=20, description="face box height, original pixels")
-    face_multiple_face_ratio: float = Field(0.5, gt=0, le=1, description="a second face "
-                                            "with at least this share of the largest face's "
-                                            "area is multiple_faces; smaller ones are ignored")
+    face_multiple_face_ratio: float = Field(0.9, gt=0, le=1, description="a second whole "
+                                            "face with at least this share of the chosen "
+                                            "face's area is multiple_faces; smaller ones are "
+                                            "ignored (LFW, sface: 0.9 refuses 0.28%, 0.5 3.5%)")
+    face_min_detection_score: float = Field(0.7, ge=0, le=1, description="YuNet's score "
+                                            "below which a detection is not a face")
+    face_max_yaw: float = Field(0.8, gt=0, description="nose offset from the face's "
+                                "midline in eye distances (0 frontal, 0.8 ~ 55 degrees); "
+                                "a face turned further is face_pose (sface only)")
     face_min_brightness: float = Field(40.0, ge=0, le=255)
     face_max_brightness: float = Field(220.0, ge=0, le=255)
     face_min_sharpness: float = Field(20.0, ge=0, description="Laplacian variance of the "
                                       "face scaled to 64x64")
-    face_detect_max_side: int = Field(800, ge=200, le=4000)
+    face_detect_max_side: int | None = Field(None, ge=200, le=4000, description="detection "
+                                             "runs on a copy this long; default: the model's "
+                                             "own (1000 px for sface, 800 for dlib)")
     face_decode_max_side: int = Field(2000, ge=400, le=10000, description="photos are "
                                       "decoded to at most this long side (JPEG by DCT scaling)")
     face_keep_photos: bool = False
     index_kind: Literal["flat", "hnsw", "ivf"] = "flat"
     index_file: Path | None = Field(None, description="this replica's index cache; default "
-                                    "data_dir/faces.index (give each replica its own when "
-                                    "they share a data dir)")
+                                    "data_dir/faces.index, stored per model as faces-MODEL.index "
+                                    "(give each replica its own when they share a data dir)")
     dedup_threshold: float | None = Field(None, gt=0, lt=2, description="overrides calibration")
     dedup_fpir_target: float = Field(1e-2, gt=0, lt=1)
     dedup_top_k: int = Field(10, ge=1, le=100)

@@ -30,7 +30,7 @@ from keys import KeyRing, SealingKeyStore, generate_master_key, hash_secret, par
 from keys.keyfile import atomic_write
 
 if TYPE_CHECKING:
-    from authd.faces import FaceService
+    from authd.faces import FaceService, ModelFaces
     from authd.gallery import Gallery
 
 log = logging.getLogger("authd.state")
@@ -71,6 +71,7 @@ class AppState:
     client_cache: ClientCache = field(default_factory=lambda: ClientCache(0))
     faces: FaceService | None = None  # opened by the app's lifespan (models are heavy)
     gallery: Gallery | None = None
+    legacy_faces: tuple[ModelFaces, ...] = ()  # older models, during a migration away
 
     @cached_property
     def db_read(self) -> sessionmaker[Session]:

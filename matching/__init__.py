@@ -1,12 +1,14 @@
 """Faces and vectors: image decoding, quality gate, encoder, templates (and index, dedup).
 
-Importing this package is cheap: dlib and the models load on first use or in
-``DlibEncoder.load()``.
+Importing this package is cheap: dlib, OpenCV and the models load on first use or in
+``load_encoder(name)`` ("sface", the default, or "dlib").
 """
 
-from matching.encoder import DlibEncoder, Encoder
+from matching.detection import Face
+from matching.encoder import DlibEncoder, Encoder, SFaceEncoder, load_encoder
 from matching.errors import (
     FaceNotFound,
+    FacePose,
     FaceTooSmall,
     ImageBlurry,
     ImageOverexposed,
@@ -14,6 +16,7 @@ from matching.errors import (
     ImageTooLarge,
     ImageUnreadable,
     MatchingError,
+    ModelFileInvalid,
     MultipleFaces,
     TemplateInvalid,
 )
@@ -26,8 +29,10 @@ __all__ = [
     "Box",
     "DlibEncoder",
     "Encoder",
+    "Face",
     "FaceNotFound",
     "FacePipeline",
+    "FacePose",
     "FaceTooSmall",
     "ImageBlurry",
     "ImageLimits",
@@ -36,13 +41,16 @@ __all__ = [
     "ImageTooLarge",
     "ImageUnreadable",
     "MatchingError",
+    "ModelFileInvalid",
     "MultipleFaces",
     "PipelineSettings",
     "QualityReport",
     "QualitySettings",
+    "SFaceEncoder",
     "Template",
     "TemplateInvalid",
     "assess",
     "decode_image",
     "distance",
+    "load_encoder",
 ]

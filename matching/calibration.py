@@ -1,9 +1,12 @@
 """Decision thresholds read from a calibration file measured on real photos.
 
-`benchmarks/lfw_verify.py` writes `matching/data/calibration.json`: for one model, the
-distance threshold at which the measured false-match rate (impostor pairs accepted) is at
-most each listed FMR. A 1:1 verifier takes the threshold for its FMR target; a 1:N search
+`benchmarks/lfw_verify.py` writes `matching/data/calibration.json`: one entry per model id
+(`{"models": {model_id: entry}}`), each listing the distance threshold at which the measured
+false-match rate (impostor pairs accepted) is at most each listed FMR; SFace's entry also
+gives each threshold as the cosine similarity it stands for (its vectors are unit length:
+cosine = 1 - d^2 / 2). A 1:1 verifier takes the threshold for its FMR target; a 1:N search
 over N identities takes the one for FPIR / N, since FPIR ~ 1 - (1 - FMR)^N ~ N x FMR.
+Everything is a distance, smaller = closer: accept when distance < threshold.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ class OperatingPoint:
     fmr: float
     threshold: float
     fnmr: float
+    cosine: float | None = None  # the same threshold as a cosine similarity (unit vectors)
 
 
 @dataclass(frozen=True)
@@ -59,14 +63,27 @@ class Calibration:
 
 
 def load_calibration(model_id: str, path: Path = DEFAULT_PATH) -> Calibration:
+    """The calibration of ``model_id`` (a template's model id: "sface", "dlib_resnet_v1")."""
+    entry = _entries(path).get(model_id)
+    if entry is None:
+        raise CalibrationMissing(f"{path} has no calibration for face model {model_id}")
+    points = sorted((_point(p) for p in entry.get("points", [])), key=lambda p: p.fmr)
+    if not points:
+        raise CalibrationMissing(f"{path} lists no operating points for {model_id}")
+    return Calibration(model_id, tuple(points), int(entry.get("impostor_pairs", 0)))
+
+
+def _entries(path: Path) -> dict[str, dict]:
     try:
         data = json.loads(path.read_text())
     except FileNotFoundError as exc:
         raise CalibrationMissing(f"no calibration file at {path}") from exc
-    if data.get("model_id") != model_id:
-        raise CalibrationMissing(f"{path} calibrates {data.get('model_id')}, not {model_id}")
-    points = sorted((OperatingPoint(float(p["fmr"]), float(p["threshold"]), float(p["fnmr"]))
-                     for p in data["points"]), key=lambda p: p.fmr)
-    if not points:
-        raise CalibrationMissing(f"{path} lists no operating points")
-    return Calibration(model_id, tuple(points), int(data.get("impostor_pairs", 0)))
+    if "models" in data:
+        return dict(data["models"])
+    return {data.get("model_id"): data}  # a single-model file, as written before SFace
+
+
+def _point(p: dict) -> OperatingPoint:
+    cosine = p.get("cosine")
+    return OperatingPoint(float(p["fmr"]), float(p["threshold"]), float(p["fnmr"]),
+                          None if cosine is None else float(cosine))

@@ -1,36 +1,34 @@
-"""The face model behind one adapter: detection boxes in, 128-d vectors out.
+"""The face model behind one interface: faces found in pixels, unit-free vectors out.
 
-DlibEncoder runs the same dlib models and calls as face_recognition 1.3.0's
-``face_locations(model="hog")`` and ``face_encodings(model="small")`` (5-point landmarks, the
-alignment of dlib's dnn_face_recognition_ex, whose ResNet scores 99.38% on LFW). It calls dlib
-directly rather than importing face_recognition because face_recognition's ``api.py``, on
-import, loads four models into shared globals (including the unused CNN detector) and turns
-on Pillow's LOAD_TRUNCATED_IMAGES for the whole process.
+Two models, chosen by name (``AUTHD_FACE_MODEL``):
 
-Thread safety: dlib's object_detector and DNN keep per-call scratch state, so one instance
-must not be used by two threads at once; each thread gets its own models (threading.local,
-about 30 MB per thread), loaded on that thread's first call. dlib holds the GIL while it
-encodes (measured: 12.1 encodings/s on one thread, 12.0/s on two), so the service runs the
-pipeline in worker processes (matching.worker), not threads.
+| name | encoder | template ``model_id`` | vectors |
+|---|---|---|---|
+| ``sface`` (default) | YuNet + SFace, OpenCV (sface_encoder) | ``sface`` | 128-d, unit length |
+| ``dlib`` | HOG + ResNet v1, dlib (dlib_encoder) | ``dlib_resnet_v1`` | 128-d |
+
+For both, what is compared is a Euclidean distance, smaller = closer; templates record the
+model that made them and matching.templates refuses to compare two models' templates.
+Only the encoder modules touch a model; importing this module loads none.
 """
 
 from __future__ import annotations
 
-import threading
-from dataclasses import dataclass
-from importlib.util import find_spec
-from pathlib import Path
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from matching.image import Box
+from matching.detection import Face
+from matching.dlib_encoder import DlibEncoder
+from matching.sface_encoder import SFaceEncoder
 
-_LANDMARK_FILES = {
-    "small": "shape_predictor_5_face_landmarks.dat",
-    "large": "shape_predictor_68_face_landmarks.dat",
+DEFAULT_MODEL = "sface"
+# Setting name -> the encoder class; each class names the model_id its templates carry.
+ENCODERS: dict[str, type[DlibEncoder] | type[SFaceEncoder]] = {
+    "sface": SFaceEncoder,
+    "dlib": DlibEncoder,
 }
-_RESNET_FILE = "dlib_face_recognition_resnet_model_v1.dat"
+MODEL_IDS: dict[str, str] = {name: cls.model_id for name, cls in ENCODERS.items()}
 
 
 @runtime_checkable
@@ -38,97 +36,26 @@ class Encoder(Protocol):
     model_id: str
     model_version: str
     dimension: int
+    detect_max_side: int  # the long side of the copy it detects on (pipeline default)
+    aligns_on_detection_copy: bool  # encode() gets that copy rather than the full photo
 
-    def detect(self, rgb: np.ndarray) -> list[Box]: ...
+    def load(self) -> None: ...
 
-    def encode(self, rgb: np.ndarray, box: Box) -> np.ndarray: ...
+    def detect(self, rgb: np.ndarray) -> list[Face]: ...
 
-
-@dataclass(frozen=True)
-class _DlibModels:
-    detector: Any
-    landmarks: Any
-    resnet: Any
+    def encode(self, rgb: np.ndarray, face: Face) -> np.ndarray: ...
 
 
-def models_dir() -> Path:
-    """face_recognition_models' data folder, found without importing the package
-    (its __init__ imports the deprecated, slow pkg_resources)."""
-    spec = find_spec("face_recognition_models")
-    if spec is None or spec.origin is None:
-        raise RuntimeError("face_recognition_models is not installed")
-    return Path(spec.origin).parent / "models"
+def load_encoder(name: str = DEFAULT_MODEL, *, load: bool = True) -> Encoder:
+    """The encoder for a model name ("sface" or "dlib"), its files checked and loaded for
+    the calling thread unless ``load`` is False (ModelFileInvalid names a bad file)."""
+    if name not in ENCODERS:
+        raise ValueError(f"unknown face model {name!r}: one of {', '.join(ENCODERS)}")
+    encoder = ENCODERS[name]()
+    if load:
+        encoder.load()
+    return encoder
 
 
-class DlibEncoder:
-    """dlib HOG detector + landmark predictor + ResNet v1 (128-d), one set per thread."""
-
-    model_id = "dlib_resnet_v1"
-    dimension = 128
-
-    def __init__(
-        self,
-        num_jitters: int = 1,
-        landmarks: Literal["small", "large"] = "small",
-        upsample: int = 1,
-    ) -> None:
-        if landmarks not in _LANDMARK_FILES:
-            raise ValueError("landmarks must be 'small' or 'large'")
-        self.num_jitters = num_jitters
-        self.landmarks = landmarks
-        self.upsample = upsample
-        # Vectors are comparable only with the same weights and the same alignment.
-        self.model_version = "1.0+5pt" if landmarks == "small" else "1.0+68pt"
-        self._local = threading.local()
-
-    def load(self) -> None:
-        """Load the models for the calling thread (start-up warm-up and file check)."""
-        self._models()
-
-    def detect(self, rgb: np.ndarray) -> list[Box]:
-        """Face boxes (top, right, bottom, left), clipped to the image, as face_locations."""
-        image = np.ascontiguousarray(rgb, dtype=np.uint8)
-        rects = self._models().detector(image, self.upsample)
-        return [_clip(_rect_to_box(r), image.shape) for r in rects]
-
-    def encode(self, rgb: np.ndarray, box: Box) -> np.ndarray:
-        """The 128-d float32 descriptor of the face in ``box``, as face_encodings."""
-        import dlib
-
-        models = self._models()
-        image = np.ascontiguousarray(rgb, dtype=np.uint8)
-        top, right, bottom, left = box
-        shape = models.landmarks(image, dlib.rectangle(left, top, right, bottom))
-        vector = models.resnet.compute_face_descriptor(image, shape, self.num_jitters)
-        return np.asarray(vector, dtype=np.float32)
-
-    def _models(self) -> _DlibModels:
-        models = getattr(self._local, "models", None)
-        if models is None:
-            models = self._local.models = self._load_models()
-        return models
-
-    def _load_models(self) -> _DlibModels:
-        import dlib
-
-        folder = models_dir()
-        return _DlibModels(
-            detector=dlib.get_frontal_face_detector(),
-            landmarks=dlib.shape_predictor(str(folder / _LANDMARK_FILES[self.landmarks])),
-            resnet=dlib.face_recognition_model_v1(str(folder / _RESNET_FILE)),
-        )
-
-    def __repr__(self) -> str:
-        return (
-            f"DlibEncoder(model_version={self.model_version!r}, "
-            f"num_jitters={self.num_jitters}, upsample={self.upsample})"
-        )
-
-
-def _rect_to_box(rect: Any) -> Box:
-    return int(rect.top()), int(rect.right()), int(rect.bottom()), int(rect.left())
-
-
-def _clip(box: Box, shape: tuple[int, ...]) -> Box:
-    top, right, bottom, left = box
-    return max(top, 0), min(right, shape[1]), min(bottom, shape[0]), max(left, 0)
+__all__ = ["DEFAULT_MODEL", "ENCODERS", "MODEL_IDS", "DlibEncoder", "Encoder", "SFaceEncoder",
+           "load_encoder"]

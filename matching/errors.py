@@ -61,9 +61,23 @@ class ImageBlurry(MatchingError):
     message = "The photo is blurry. Hold the camera still and retake the photo in focus."
 
 
+class FacePose(MatchingError):
+    code = "face_pose"
+    message = "The face is turned away. Retake the photo with the person looking at the camera."
+
+
 class TemplateInvalid(MatchingError):
     """A stored template is corrupt or was made by another model: a server-side problem."""
 
     code = "template_invalid"
     status_code = 500
     message = "The stored face template cannot be used. The face must be enrolled again."
+
+
+class ModelFileInvalid(MatchingError):
+    """A face model file is missing or is not the file this code was measured with: the
+    server must not start (raised at load, never per request)."""
+
+    code = "face_model_invalid"
+    status_code = 503
+    message = "A face model file is missing or does not match its expected SHA-256."

@@ -25,6 +25,8 @@ from matching.quality import QualityReport
 MAGIC = b"FTPL"
 FORMAT_VERSION = 1
 _QUALITY_FIELDS = {f.name for f in fields(QualityReport)}
+# Fields added later (with a default): a template written before them still parses whole.
+_OPTIONAL_QUALITY_FIELDS = {"detection_score", "yaw"}
 
 
 @dataclass(frozen=True, eq=False)
@@ -146,7 +148,7 @@ def _parse(data: memoryview) -> Template:
 def _parse_quality(body: Any) -> QualityReport | dict[str, Any]:
     if not isinstance(body, dict):
         raise TemplateInvalid()
-    if set(body) != _QUALITY_FIELDS:
+    if not _QUALITY_FIELDS - _OPTIONAL_QUALITY_FIELDS <= set(body) <= _QUALITY_FIELDS:
         return body
     return QualityReport(
         face_box=tuple(int(v) for v in body["face_box"]),  # type: ignore[arg-type]
@@ -154,4 +156,10 @@ def _parse_quality(body: Any) -> QualityReport | dict[str, Any]:
         brightness=float(body["brightness"]),
         sharpness=float(body["sharpness"]),
         faces_found=int(body["faces_found"]),
+        detection_score=_optional_float(body.get("detection_score")),
+        yaw=_optional_float(body.get("yaw")),
     )
+
+
+def _optional_float(value: Any) -> float | None:
+    return None if value is None else float(value)

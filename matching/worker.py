@@ -1,5 +1,8 @@
 """The face pipeline in a worker process.
 
+Each worker loads the encoder its PipelineSettings name (`model`). OpenCV (SFace) starts a
+thread pool of its own as large as the machine: with one worker process per core that
+oversubscribes the cores, so each worker runs OpenCV with `opencv_threads` (default 1).
 dlib's encoder holds the GIL while it runs (measured: 12.1 encodings/s with one thread,
 12.0/s with two), so a thread pool neither uses a second core nor keeps the caller's event
 loop free. The service runs `extract` in a process pool instead: each worker process loads
@@ -14,7 +17,7 @@ import signal
 import threading
 import time
 
-from matching.encoder import DlibEncoder
+from matching.encoder import load_encoder
 from matching.pipeline import FacePipeline, PipelineSettings
 from matching.templates import Template
 
@@ -27,9 +30,11 @@ def init(settings: PipelineSettings) -> None:
     # ignores it (else each prints a KeyboardInterrupt traceback from its task loop).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _exit_with_parent()
-    encoder = DlibEncoder()
-    encoder.load()
-    _pipeline = FacePipeline(encoder, settings)
+    if settings.model == "sface":
+        import cv2
+
+        cv2.setNumThreads(settings.opencv_threads)
+    _pipeline = FacePipeline(load_encoder(settings.model), settings)
 
 
 def _exit_with_parent(poll_seconds: float = 1.0) -> None:

@@ -101,10 +101,20 @@ def admin_headers(state: AppState) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def face_service():
-    """One loaded face service (dlib models) shared by every face test in the session."""
+    """One loaded face service (the default model) shared by every face test in the session."""
     from authd.faces import FaceService
 
     service = FaceService.start(Settings(face_workers=2))
+    yield service
+    service.close()
+
+
+@pytest.fixture(scope="session")
+def dlib_face_service():
+    """The dlib model's face service, for the tests about dlib and model migration only."""
+    from authd.faces import FaceService
+
+    service = FaceService.start(Settings(face_workers=1), "dlib")
     yield service
     service.close()
 

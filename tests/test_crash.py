@@ -13,6 +13,7 @@ import httpx
 import numpy as np
 import pytest
 
+from authd.face_models import model_id
 from authd.gallery import Gallery
 from authd.settings import Settings
 from authd.state import open_state
@@ -114,7 +115,9 @@ def test_sigkill_mid_stream_loses_no_acknowledged_enrollment(tmp_path, faces_dir
     # After a clean stop the saved index file equals the database's set of templates.
     state = open_state(Settings(data_dir=data, faces_enabled=False))
     try:
-        gallery = Gallery(state.db_read, state.sealer, IndexSettings(), data / "faces.index")
+        name = state.settings.face_model
+        gallery = Gallery(state.db_read, state.sealer, IndexSettings(), data / f"faces-{name}.index",
+                          model_id(name))
         assert gallery._load(), "a clean stop saves the index"
         from sqlalchemy import select
 

@@ -69,3 +69,15 @@ def test_production_refuses_the_outbox_unless_explicitly_allowed():
     webhook = Settings(mode="production", master_key="ab" * 32, otp_notifier="webhook",
                        otp_webhook_url="http://127.0.0.1:9/sms", otp_webhook_secret="s3" * 16)
     assert webhook.otp_notifier == "webhook"
+
+
+def test_face_model_is_sface_or_dlib(monkeypatch):
+    monkeypatch.delenv("AUTHD_FACE_MODEL", raising=False)
+    monkeypatch.setenv("AUTHD_FACE_MODEL", "dlib")
+    assert Settings().face_model == "dlib"
+    monkeypatch.setenv("AUTHD_FACE_MODEL", "facenet")
+    with pytest.raises(ValidationError, match="face_model"):
+        Settings()
+    from matching.encoder import MODEL_IDS
+
+    assert set(MODEL_IDS) == {"sface", "dlib"}  # every selectable model has an encoder

@@ -20,13 +20,12 @@ from authd.clients import Client
 from authd.deps import AdminClient, AuditCtx, ClockDep, EnrollClient, StateDep
 from authd.enrollment import PossibleDuplicate
 from authd.exceptions import InvalidRequest
-from authd.faces import decode_b64_image
+from authd.faces import Probe, decode_b64_image, extract_probe, galleries
 from authd.schemas import COMMON_ERRORS, IdentityOut, error_responses
 from authd.state import AppState
 from authd.storage.db import transaction
 from authd.storage.models import Identity
 from matching.errors import ImageTooLarge, MatchingError
-from matching.templates import Template
 
 router = APIRouter(prefix="/v1", tags=["faces"])
 FACE_ERRORS = {**COMMON_ERRORS, **error_responses(404, 409, 503)}
@@ -121,14 +120,14 @@ class Photo:
 
 
 async def extract(state: AppState, photo: Awaitable[bytes], ctx: AuditContext, action: str,
-                  uin: str | None = None) -> Template:
-    """The photo's template; a refused photo (unreadable, too large, failing the quality
-    gate) is audited and re-raised: the clerk retakes it."""
+                  uin: str | None = None) -> Probe:
+    """The photo's template (per loaded model); a refused photo (unreadable, too large,
+    failing the quality gate) is audited and re-raised: the clerk retakes it."""
     if state.faces is None:
         photo.close()  # type: ignore[attr-defined]  # never awaited: say so, quietly
         raise FacesUnavailable()
     try:
-        return await state.faces.extract(await photo)
+        return await extract_probe(state, await photo)
     except MatchingError as exc:
         record = AuditRecord(action, "refused", reason=exc.code, uin=uin, factor="face")
         await run_in_threadpool(append_alone, state.db, ctx, record, state.clock.now())
@@ -146,40 +145,41 @@ async def put_face(uin: str, request: Request, client: EnrollClient, state: Stat
     """Enroll or replace the face of an identity, after a 1:N search for duplicates."""
     identities.validate_uin(uin)
     photo = Photo()
-    template = await extract(state, photo.read(read_photo(request, state)), audit,
-                             "face.enroll", uin)
-    return await run_in_threadpool(_store_face, state, client, audit, uin, template,
+    probe = await extract(state, photo.read(read_photo(request, state)), audit,
+                          "face.enroll", uin)
+    return await run_in_threadpool(_store_face, state, client, audit, uin, probe,
                                    clock.now(), photo.data)
 
 
 def _store_face(state: AppState, client: Client, ctx: AuditContext, uin: str,
-                template: Template, now: int, photo: bytes | None) -> IdentityOut:
+                probe: Probe, now: int, photo: bytes | None) -> IdentityOut:
     with transaction(state.db) as session:
         identity = identities.get_by_uin(session, uin)
         if identity.status != "active":
             raise identities.IdentityNotFound()
-        duplicate = enroll_or_open_case(state, session, client, ctx, identity, template, now,
+        duplicate = enroll_or_open_case(state, session, client, ctx, identity, probe, now,
                                         photo=photo)
         out = IdentityOut.of(identity)
     if duplicate is not None:  # raised after the commit: the case and its audit event stay
         raise duplicate
-    state.gallery.catch_up()  # type: ignore[union-attr]
+    for gallery in galleries(state):
+        gallery.catch_up()
     return out
 
 
 def enroll_or_open_case(state: AppState, session, client: Client, ctx: AuditContext,
-                        identity: Identity, template: Template, now: int,
+                        identity: Identity, probe: Probe, now: int,
                         action: str = "face.enroll", photo: bytes | None = None
                         ) -> PossibleDuplicate | None:
     """Store the template, or open a dedup case and return the 409 to raise after commit;
     either way the call's one audit event, named `action`."""
     enrollment.lock_gallery(session)
-    candidates = enrollment.find_duplicates(state, session, template, exclude=identity.id)
+    candidates = enrollment.find_duplicates(state, session, probe, exclude=identity.id)
     if not candidates:
-        enrollment.store_template(state, session, identity, template, now, photo)
+        enrollment.store_template(state, session, identity, probe.template, now, photo)
         append(session, ctx, AuditRecord(action, "success", uin=identity.uin, factor="face"), now)
         return None
-    case = enrollment.open_case(state, session, identity, template, candidates,
+    case = enrollment.open_case(state, session, identity, probe.template, candidates,
                                 client.key_id, now)
     append(session, ctx, AuditRecord(action, "refused", reason="possible_duplicate",
                                      uin=identity.uin, factor="face",
@@ -193,16 +193,16 @@ def enroll_or_open_case(state: AppState, session, client: Client, ctx: AuditCont
 async def dedup_search(request: Request, client: EnrollClient, state: StateDep,
                        audit: AuditCtx) -> DedupSearchOut:
     """1:N search for a photo without enrolling it."""
-    template = await extract(state, read_photo(request, state), audit, "dedup.search")
-    return await run_in_threadpool(_search, state, client, audit, template)
+    probe = await extract(state, read_photo(request, state), audit, "dedup.search")
+    return await run_in_threadpool(_search, state, client, audit, probe)
 
 
-def _search(state: AppState, client: Client, ctx: AuditContext, template: Template
+def _search(state: AppState, client: Client, ctx: AuditContext, probe: Probe
             ) -> DedupSearchOut:
     assert state.faces is not None and state.gallery is not None
     now = state.clock.now()
     with transaction(state.db_read) as session:
-        candidates = enrollment.find_duplicates(state, session, template, exclude=None)
+        candidates = enrollment.find_duplicates(state, session, probe, exclude=None)
         views = enrollment.candidate_views(session, candidates, reveal_uin="admin" in client.scopes)
     threshold = state.faces.dedup_threshold(len(state.gallery.index))
     append_alone(state.db, ctx, AuditRecord("dedup.search", "success",
@@ -243,8 +243,8 @@ def resolve_case(case_id: str, body: ResolveIn, client: AdminClient, state: Stat
         append(session, audit, AuditRecord("dedup.resolve", "success", reason=body.decision,
                                            uin=identity.uin, detail={"case": case.id}), now)
         out = case_out(session, case)
-    if state.gallery is not None:
-        state.gallery.catch_up()
+    for gallery in galleries(state):
+        gallery.catch_up()
     return out
 
 

@@ -9,12 +9,12 @@ from authd import identities
 from authd.audit import AuditContext, AuditRecord, append
 from authd.clients import Client
 from authd.deps import AuditCtx, ClockDep, EnrollClient, StateDep
+from authd.faces import Probe, galleries
 from authd.identities import NewIdentity
 from authd.routes.faces import Photo, b64_photo, enroll_or_open_case, extract
 from authd.schemas import IdentityIn, IdentityOut, VidIn, VidOut
 from authd.state import AppState
 from authd.storage.db import transaction
-from matching.templates import Template
 
 router = APIRouter(prefix="/v1", tags=["identities"])
 
@@ -24,33 +24,34 @@ async def create_identity(
     body: IdentityIn, client: EnrollClient, state: StateDep, clock: ClockDep, audit: AuditCtx
 ) -> IdentityOut:
     """Create an identity (UIN issued when absent), with a face when one is given."""
-    template, photo = None, Photo()
+    probe, photo = None, Photo()
     if body.face is not None:  # encoded first: a refused photo creates nothing
-        template = await extract(state, photo.read(b64_photo(body.face.image_b64, state)),
-                                 audit, "identity.create", body.uin)
-    return await run_in_threadpool(_create, state, client, audit, body, template, clock.now(),
+        probe = await extract(state, photo.read(b64_photo(body.face.image_b64, state)),
+                              audit, "identity.create", body.uin)
+    return await run_in_threadpool(_create, state, client, audit, body, probe, clock.now(),
                                    photo.data)
 
 
 def _create(state: AppState, client: Client, audit: AuditContext, body: IdentityIn,
-            template: Template | None, now: int, photo: bytes | None) -> IdentityOut:
+            probe: Probe | None, now: int, photo: bytes | None) -> IdentityOut:
     with transaction(state.db) as session:
         identity = identities.create_identity(
             session, NewIdentity(**body.model_dump(exclude_none=True, exclude={"face"})), now)
         duplicate = None
-        if template is None:
+        if probe is None:
             append(session, audit, AuditRecord("identity.create", "success", uin=identity.uin),
                    now)
         else:
-            duplicate = enroll_or_open_case(state, session, client, audit, identity, template,
+            duplicate = enroll_or_open_case(state, session, client, audit, identity, probe,
                                             now, action="identity.create", photo=photo)
             if duplicate is not None:
                 identity.status = "pending"  # nothing is enrolled until the case is resolved
         out = IdentityOut.of(identity)
     if duplicate is not None:
         raise duplicate
-    if template is not None and state.gallery is not None:
-        state.gallery.catch_up()
+    if probe is not None:
+        for gallery in galleries(state):
+            gallery.catch_up()
     return out
 
 

@@ -53,7 +53,7 @@ class Identity(Base):
     # Face template, sealed (AES-256-GCM, associated data = identity id + template version).
     template: Mapped[bytes | None] = mapped_column(LargeBinary)
     template_version: Mapped[int] = mapped_column(Integer, default=0)
-    template_model: Mapped[str | None] = mapped_column(String(64))
+    template_model: Mapped[str | None] = mapped_column(String(64), index=True)
     template_quality: Mapped[dict | None] = mapped_column(JSON)
     photo: Mapped[bytes | None] = mapped_column(LargeBinary)
     locks: Mapped[list] = mapped_column(JSON, default=list)
@@ -206,6 +206,7 @@ class DedupCase(Base):
     status: Mapped[str] = mapped_column(String(16), default="open")
     candidates: Mapped[list] = mapped_column(JSON)
     pending_template: Mapped[bytes | None] = mapped_column(LargeBinary)
+    template_model: Mapped[str | None] = mapped_column(String(64))  # of pending_template
     decision: Mapped[str | None] = mapped_column(String(16))
     reason: Mapped[str | None] = mapped_column(Text)
     resolved_by: Mapped[str | None] = mapped_column(String(64))
@@ -224,3 +225,18 @@ class GalleryChange(Base):
     seq: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
     identity_id: Mapped[int] = mapped_column(BigInteger, index=True)
     at: Mapped[int] = mapped_column(Epoch)
+
+
+class FaceMigration(Base):
+    """A re-encoding of the gallery under another face model (`authd faces migrate`).
+
+    Under way while `finished_at` is null: servers then load the old model too, so identities
+    not yet re-encoded (no kept photo) still authenticate on their old template.
+    """
+
+    __tablename__ = "face_migrations"
+    id: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    to_model: Mapped[str] = mapped_column(String(64))
+    started_at: Mapped[int] = mapped_column(Epoch)
+    updated_at: Mapped[int] = mapped_column(Epoch)
+    finished_at: Mapped[int | None] = mapped_column(Epoch)

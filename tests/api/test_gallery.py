@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from authd.face_models import index_path
 from authd.gallery import Gallery
 from matching.index import IndexSettings
 from tests.conftest import bearer, make_key, photo_b64
@@ -27,8 +28,12 @@ def enroll(face_client, face_state, faces_dir):
 
 
 def fresh(state) -> Gallery:
-    return Gallery(state.db_read, state.sealer, IndexSettings(),
-                   state.settings.data_dir / "faces.index")
+    return Gallery(state.db_read, state.sealer, IndexSettings(), index_file(state),
+                   state.faces.model_id)
+
+
+def index_file(state):
+    return index_path(state.settings, state.faces.name)
 
 
 def test_missing_file_is_rebuilt(face_state, enroll):
@@ -52,7 +57,8 @@ def test_stale_file_is_caught_up_not_rebuilt(face_state, enroll):
 def test_corrupt_file_is_rebuilt(face_state, enroll):
     enroll(PHOTOS[0])
     face_state.gallery.save()
-    path = face_state.settings.data_dir / "faces.index"
+    path = index_file(face_state)
+    assert path.name == f"faces-{face_state.settings.face_model}.index"
     blob = bytearray(path.read_bytes())
     blob[len(blob) // 2] ^= 0xFF
     path.write_bytes(bytes(blob))

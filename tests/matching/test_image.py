@@ -206,8 +206,10 @@ def test_large_photos_are_decoded_bounded(photo, tmp_path, fmt, mode):
     assert rgb.dtype == np.uint8 and rgb.shape[2] == 3
 
 
-def test_bounded_decode_still_matches(pipeline, photo):
-    """The face in a 4,000-px copy matches the original photo as closely as the original."""
+def test_bounded_decode_still_matches(pipeline, photo, same):
+    """The face in a 4,000-px copy matches the original photo as closely as the original.
+    (Measured: 0.03 apart with dlib, 0.14 with SFace, whose int8 vectors move more under
+    resampling; both far under the same-person distance `same`.)"""
     import io
 
     from PIL import Image
@@ -220,5 +222,5 @@ def test_bounded_decode_still_matches(pipeline, photo):
     src.resize((round(src.width * 4000 / src.height), 4000)).save(buf, "JPEG", quality=92)
     original, upscaled = pipeline.extract(data), pipeline.extract(buf.getvalue())
     reference = pipeline.extract(photo("samples/obama/obama.jpg"))
-    assert distance(original, upscaled) < 0.1
-    assert abs(distance(reference, upscaled) - distance(reference, original)) < 0.05
+    assert distance(original, upscaled) < 0.2 * same
+    assert abs(distance(reference, upscaled) - distance(reference, original)) < 0.08 * same

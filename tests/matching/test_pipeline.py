@@ -12,6 +12,7 @@ from PIL import Image, ImageFilter
 
 from matching.errors import (
     FaceNotFound,
+    FacePose,
     FaceTooSmall,
     ImageBlurry,
     ImageOverexposed,
@@ -27,7 +28,6 @@ from matching.templates import Template, distance
 TemplateOf = Callable[[str], Template]
 Photo = Callable[[str], bytes]
 OBAMA = "samples/obama/obama.jpg"
-SAME = 0.6  # face_recognition's tolerance for the dlib model
 
 
 def jpeg(im: Image.Image) -> bytes:
@@ -52,8 +52,8 @@ def opened(data: bytes) -> Image.Image:
         ("yale/subject01/normal.gif", "yale/subject01/happy.gif"),
     ],
 )
-def test_same_person_is_close(template: TemplateOf, a: str, b: str) -> None:
-    assert distance(template(a), template(b)) < SAME
+def test_same_person_is_close(template: TemplateOf, same: float, a: str, b: str) -> None:
+    assert distance(template(a), template(b)) < same
 
 
 @pytest.mark.parametrize(
@@ -65,32 +65,53 @@ def test_same_person_is_close(template: TemplateOf, a: str, b: str) -> None:
         ("yale/subject01/normal.gif", "yale/subject02/normal.gif"),
     ],
 )
-def test_different_people_are_far(template: TemplateOf, a: str, b: str) -> None:
-    assert distance(template(a), template(b)) > SAME
+def test_different_people_are_far(template: TemplateOf, same: float, a: str, b: str) -> None:
+    assert distance(template(a), template(b)) > same
 
 
-def test_template_carries_model_and_quality(template: TemplateOf) -> None:
+def test_template_carries_model_and_quality(
+    template: TemplateOf, pipeline: FacePipeline, model: str
+) -> None:
     t = template(OBAMA)
-    assert (t.model_id, t.model_version, t.dimension) == ("dlib_resnet_v1", "1.0+5pt", 128)
+    assert (t.model_id, t.dimension) == ({"sface": "sface", "dlib": "dlib_resnet_v1"}[model], 128)
+    assert t.model_version == pipeline.encoder.model_version
     assert t.quality.faces_found == 1 and t.quality.face_height_px > 200  # type: ignore[union-attr]
     assert Template.from_bytes(t.to_bytes()) == t
 
 
-# Documented outcomes of samples/_multi_face (box areas from the HOG detector):
-#   obama_and_biden.jpg  two faces of equal size (+ a third smaller)  -> multiple_faces
-#   two_people.jpg       second face 70% of the first's area          -> multiple_faces
-#   kit_with_rose.jpg    Rose's face is 48% of Kit's, under the 0.5 ratio -> Kit's template
+# Documented outcomes of samples/_multi_face (box areas from YuNet; HOG's in brackets):
+#   obama_and_biden.jpg  two faces of equal size, 97% [100%] (+ a third smaller) -> multiple_faces
+#   two_people.jpg       second face 97% [70%] of the first's area -> multiple_faces for sface
+#   kit_with_rose.jpg    Rose's face is 70% [48%] of Kit's, under the 0.9 ratio -> Kit's template
 @pytest.mark.parametrize("name", ["obama_and_biden.jpg", "two_people.jpg"])
-def test_two_comparable_faces_are_refused(pipeline: FacePipeline, photo: Photo, name: str) -> None:
+def test_two_comparable_faces_are_refused(
+    pipeline: FacePipeline, photo: Photo, model: str, name: str
+) -> None:
+    if model == "dlib" and name == "two_people.jpg":
+        pytest.skip("HOG boxes the second face at 70% of the first: under the 0.9 ratio")
     with pytest.raises(MultipleFaces):
         pipeline.extract(photo(f"samples/_multi_face/{name}"))
 
 
-def test_smaller_second_face_is_ignored(template: TemplateOf) -> None:
+def test_smaller_second_face_is_ignored(template: TemplateOf, same: float) -> None:
     kit = template("samples/_multi_face/kit_with_rose.jpg")
     assert kit.quality.faces_found == 2  # type: ignore[union-attr]
-    assert distance(kit, template("samples/kit_harington/john1.jpeg")) < SAME
-    assert distance(kit, template("samples/rose_leslie/img1.jpg")) > SAME
+    assert distance(kit, template("samples/kit_harington/john1.jpeg")) < same
+    assert distance(kit, template("samples/rose_leslie/img1.jpg")) > same
+
+
+def test_a_bystander_cut_by_the_edge_is_not_chosen(
+    pipeline: FacePipeline, photo: Photo, template: TemplateOf, same: float
+) -> None:
+    # Laura_Bush_0002: YuNet's largest face is a man cut by the top right corner; Laura
+    # Bush's own face (whole, 91% of its area) is the one to encode.
+    name = "lfw/images/Laura_Bush/Laura_Bush_0002.jpg"
+    faces = pipeline.detect(np.asarray(opened(photo(name))))
+    largest = max(faces, key=lambda f: (f.box[2] - f.box[0]) * (f.box[1] - f.box[3]))
+    chosen = template(name)
+    if largest.cut:
+        assert chosen.quality.face_box != largest.box  # type: ignore[union-attr]
+    assert distance(chosen, template("lfw/images/Laura_Bush/Laura_Bush_0001.jpg")) < same
 
 
 @pytest.mark.parametrize(
@@ -105,19 +126,26 @@ def test_smaller_second_face_is_ignored(template: TemplateOf) -> None:
         "32bit.png",  # RGBA copy of obama2.jpg
     ],
 )
-def test_derivatives_match_obama(template: TemplateOf, name: str) -> None:
-    assert distance(template(f"samples/_derivatives/{name}"), template(OBAMA)) < SAME
+def test_derivatives_match_obama(template: TemplateOf, same: float, name: str) -> None:
+    assert distance(template(f"samples/_derivatives/{name}"), template(OBAMA)) < same
 
 
-def test_rgba_png_equals_its_jpeg_source(template: TemplateOf) -> None:
+def test_rgba_png_equals_its_jpeg_source(template: TemplateOf, same: float) -> None:
     png, jpg = template("samples/_derivatives/32bit.png"), template("samples/obama/obama2.jpg")
-    assert distance(png, jpg) < 0.05
+    assert distance(png, jpg) < 0.1 * same
 
 
-def test_side_lit_yale_face_is_not_found(pipeline: FacePipeline, photo: Photo) -> None:
-    # HOG finds no face in subject01, 05 and 11 under right-side light.
-    with pytest.raises(FaceNotFound):
-        pipeline.extract(photo("yale/subject01/rightlight.gif"))
+def test_side_lit_yale_face(
+    pipeline: FacePipeline, photo: Photo, template: TemplateOf, model: str, same: float
+) -> None:
+    # HOG finds no face in subject01, 05 and 11 under right-side light; YuNet finds it.
+    if model == "dlib":
+        with pytest.raises(FaceNotFound):
+            pipeline.extract(photo("yale/subject01/rightlight.gif"))
+    else:
+        lit = template("yale/subject01/rightlight.gif")
+        assert distance(lit, template("yale/subject01/normal.gif")) < same
+        assert distance(lit, template("yale/subject02/normal.gif")) > same
     assert pipeline.extract(photo("yale/subject01/leftlight.gif")).dimension == 128
 
 
@@ -144,37 +172,57 @@ def test_blurred_photo(pipeline: FacePipeline, photo: Photo, radius: int) -> Non
 
 
 def test_slightly_soft_photo_still_passes(
-    pipeline: FacePipeline, photo: Photo, template: TemplateOf
+    pipeline: FacePipeline, photo: Photo, template: TemplateOf, same: float
 ) -> None:
     soft = opened(photo(OBAMA)).filter(ImageFilter.GaussianBlur(2))
-    assert distance(pipeline.extract(jpeg(soft)), template(OBAMA)) < 0.25
+    assert distance(pipeline.extract(jpeg(soft)), template(OBAMA)) < 0.4 * same
+
+
+def test_a_photo_without_a_face_is_face_not_found(pipeline: FacePipeline, photo: Photo) -> None:
+    wall = opened(photo(OBAMA)).crop((0, 0, 300, 300))  # the backdrop above his shoulder
+    with pytest.raises(FaceNotFound):
+        pipeline.extract(jpeg(wall))
+
+
+def test_turned_face_is_refused_for_its_pose(
+    pipeline: FacePipeline, photo: Photo, model: str
+) -> None:
+    # A real three-quarter-to-profile press photo (LFW; yaw 1.59 eye distances).
+    if model == "dlib":
+        pytest.skip("HOG reports no landmarks: dlib's gate has no pose check")
+    with pytest.raises(FacePose):
+        pipeline.extract(photo("lfw/images/Jacques_Chirac/Jacques_Chirac_0010.jpg"))
+    frontal = pipeline.extract(photo("lfw/images/Jacques_Chirac/Jacques_Chirac_0001.jpg"))
+    assert frontal.quality.yaw < 0.3  # type: ignore[union-attr]
 
 
 def test_far_away_face_is_too_small(pipeline: FacePipeline, photo: Photo) -> None:
-    small = opened(photo("samples/obama/obama_small.jpg")).resize((160, 120))  # face ~53 px
+    # Face box 57 px high (YuNet, forehead to chin) or 36 px (HOG, brows to chin).
+    small = opened(photo("samples/obama/obama_small.jpg")).resize((120, 90))
     with pytest.raises(FaceTooSmall):
         pipeline.extract(jpeg(small))
 
 
 def test_exif_rotated_jpeg_is_turned_upright(
-    pipeline: FacePipeline, photo: Photo, template: TemplateOf
+    pipeline: FacePipeline, photo: Photo, template: TemplateOf, same: float
 ) -> None:
     exif = Image.Exif()
     exif[0x0112] = 8  # stored turned clockwise; viewers rotate it 90 degrees back
     buf = io.BytesIO()
     opened(photo(OBAMA)).transpose(Image.Transpose.ROTATE_270).save(buf, "JPEG", exif=exif)
     sideways = opened(buf.getvalue())  # what a decoder ignoring EXIF would see
-    assert pipeline.detect(np.asarray(sideways)) == []
-    assert distance(pipeline.extract(buf.getvalue()), template(OBAMA)) < 0.1
+    # No face a detector is sure of (YuNet scores the sideways face 0.51, under the 0.7 bar).
+    assert [f for f in pipeline.detect(np.asarray(sideways)) if (f.score or 1.0) >= 0.7] == []
+    assert distance(pipeline.extract(buf.getvalue()), template(OBAMA)) < 0.2 * same
 
 
 def test_sixteen_bit_grey_png_is_encoded(
-    pipeline: FacePipeline, photo: Photo, template: TemplateOf
+    pipeline: FacePipeline, photo: Photo, template: TemplateOf, same: float
 ) -> None:
     grey = np.asarray(opened(photo(OBAMA)).convert("L"), dtype=np.uint16) * 257
     buf = io.BytesIO()
     Image.fromarray(grey).save(buf, "PNG")
-    assert distance(pipeline.extract(buf.getvalue()), template(OBAMA)) < SAME
+    assert distance(pipeline.extract(buf.getvalue()), template(OBAMA)) < same
 
 
 @pytest.mark.parametrize(
@@ -188,10 +236,10 @@ def test_bad_files(pipeline: FacePipeline, data: bytes, error: type) -> None:
 
 def test_large_photo_is_detected_on_a_downscaled_copy(pipeline: FacePipeline, photo: Photo) -> None:
     rgb = np.asarray(opened(photo("samples/obama/obama3.jpg")))  # 1434 x 2333
-    (box,) = pipeline.detect(rgb)
-    top, right, bottom, left = box
+    (face,) = pipeline.detect(rgb)
+    top, right, bottom, left = face.box
     assert bottom - top > 200  # in full-resolution pixels
-    assert pipeline.encoder.detect(downscale(rgb, 800 / 2333)) != []
+    assert pipeline.encoder.detect(downscale(rgb, pipeline.encoder.detect_max_side / 2333))
 
 
 def test_scale_box_clips_to_the_image() -> None:

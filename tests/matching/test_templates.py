@@ -24,6 +24,8 @@ reports = st.builds(
     brightness=st.floats(0, 255),
     sharpness=st.floats(0, 1e6),
     faces_found=st.integers(1, 50),
+    detection_score=st.none() | st.floats(0, 1),
+    yaw=st.none() | st.floats(0, 10),
 )
 
 
@@ -47,6 +49,14 @@ def test_round_trip(
     again = Template.from_bytes(template.to_bytes())
     assert again == template
     assert again.vector.dtype == np.float32 and np.array_equal(again.vector, vector)
+
+
+def test_a_template_written_before_score_and_yaw_parses_whole() -> None:
+    body = {"face_box": [1, 5, 6, 2], "face_height_px": 5, "brightness": 100.0,
+            "sharpness": 30.0, "faces_found": 1}
+    old = Template(make().vector, "dlib_resnet_v1", "1.0+5pt", body)
+    parsed = Template.from_bytes(old.to_bytes())
+    assert parsed.quality == QualityReport((1, 5, 6, 2), 5, 100.0, 30.0, 1, None, None)
 
 
 def test_real_size_is_compact() -> None:

@@ -1,75 +1,94 @@
-"""One JSON error shape for every error: {"error": {"code", "message", "request_id"}}.
+"""The authd exception tree: each class carries the code and HTTP status a client sees.
 
-Our three exception trees (AuthdError, MatchingError, KeysError) carry `code` and
-`status_code`; validation errors name the fields at fault but never echo their values;
-anything unexpected is a 500 that says nothing of the internals.
+Messages are written for the counter clerk or the integrator; they never carry secrets,
+OTPs, images, templates or unmasked identifiers.
 """
 
 from __future__ import annotations
 
-import logging
-from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from starlette.exceptions import HTTPException as StarletteHTTPException
+class AuthdError(Exception):
+    code = "internal_error"
+    status_code = 500
+    message = "Internal error."
 
-from authd.exceptions import AuthdError
-from authd.logs import request_id_var
-from keys.errors import KeysError
-from matching.errors import MatchingError
-
-log = logging.getLogger("authd.errors")
-
-HTTP_CODES = {
-    400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-    405: "method_not_allowed", 406: "not_acceptable", 413: "body_too_large",
-    415: "unsupported_media_type", 429: "rate_limited",
-}
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or self.message)
+        self.message = message or self.message
 
 
-def error_response(status: int, code: str, message: str, headers: dict | None = None,
-                   details: dict[str, Any] | None = None) -> JSONResponse:
-    error = {"code": code, "message": message, "request_id": request_id_var.get()}
-    body = {"error": {**(details or {}), **error}}
-    return JSONResponse(body, status_code=status, headers=headers)
+class InvalidRequest(AuthdError):
+    code, status_code, message = "invalid_request", 422, "The request is not valid."
 
 
-async def _ours(_: Request, exc: Exception) -> JSONResponse:
-    code, status = getattr(exc, "code", "error"), getattr(exc, "status_code", 500)
-    if status >= 500:
-        log.error("server-side failure", extra={"code": code})
-        return error_response(status, code, "Internal error.")
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
-    headers.update(getattr(exc, "headers", None) or {})  # e.g. Retry-After on a 429
-    return error_response(status, code, str(exc.args[0]) if exc.args else code, headers,
-                          getattr(exc, "details", None))
+class InvalidUin(AuthdError):
+    code, status_code = "invalid_uin", 422
+    message = "The UIN is malformed or its check digit is wrong."
 
 
-def _where(error: dict[str, Any]) -> str:
-    return ".".join(str(p) for p in error.get("loc", ()) if p != "body") or "body"
+class InvalidVid(AuthdError):
+    code, status_code = "invalid_vid", 422
+    message = "The VID is malformed or its check digit is wrong."
 
 
-async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-    errors = exc.errors()
-    if any(e.get("type") == "json_invalid" for e in errors):
-        return error_response(400, "malformed_json", "The body is not valid JSON.")
-    # The message names each field and what is wrong, never the value sent.
-    parts = [f"{_where(e)}: {e.get('msg', 'invalid')}" for e in errors[:5]]
-    return error_response(422, "invalid_request", "; ".join(parts))
+class NotFound(AuthdError):
+    code, status_code, message = "not_found", 404, "No such resource."
 
 
-async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-    code = HTTP_CODES.get(exc.status_code, "http_error")
-    message = exc.detail if isinstance(exc.detail, str) else code
-    return error_response(exc.status_code, code, message, getattr(exc, "headers", None))
+class IdentityNotFound(NotFound):
+    code, message = "identity_not_found", "No active identity has this ID."
 
 
-def install(app: FastAPI) -> None:
-    for tree in (AuthdError, MatchingError, KeysError):
-        app.add_exception_handler(tree, _ours)
-    app.add_exception_handler(RequestValidationError, _validation)  # type: ignore[arg-type]
-    app.add_exception_handler(StarletteHTTPException, _http)  # type: ignore[arg-type]
-    # Unexpected exceptions are turned into the error shape by middleware.RequestContext,
-    # which runs inside Starlette's ServerErrorMiddleware and so still knows the request id.
+class VidNotFound(NotFound):
+    code, message = "vid_not_found", "No such VID."
+
+
+class Conflict(AuthdError):
+    code, status_code, message = "conflict", 409, "The resource already exists."
+
+
+class UinTaken(Conflict):
+    code, message = "uin_exists", "An identity with this UIN already exists."
+
+
+class InvalidClient(AuthdError):
+    code, status_code = "invalid_client", 401
+    message = "Missing, unknown, expired or revoked API key."
+
+
+class InsufficientScope(AuthdError):
+    code, status_code = "insufficient_scope", 403
+    message = "The API key lacks the scope this call needs."
+
+
+class AuthenticationFailed(AuthdError):
+    code, status_code, message = "authentication_failed", 401, "Authentication failed."
+
+
+class Refused(AuthenticationFailed):
+    """An authentication refused for `reason`: the reason goes to the audit log only.
+
+    The client sees the one opaque `authentication_failed` body whatever the reason; the
+    message never carries it.
+    """
+
+    def __init__(self, reason: str, factor: str | None = None) -> None:
+        super().__init__()
+        self.reason, self.factor = reason, factor
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.reason!r})"
+
+
+class FactorNotSupported(AuthdError):
+    code, status_code, message = "factor_not_supported", 422, "This factor is not supported yet."
+
+
+class RateLimited(AuthdError):
+    code, status_code, message = "rate_limited", 429, "Too many requests; retry later."
+
+    def __init__(self, retry_after: int = 1) -> None:
+        super().__init__()
+        self.retry_after = max(1, int(retry_after))
+        self.headers = {"Retry-After": str(self.retry_after)}
+

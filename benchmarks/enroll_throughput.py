@@ -65,7 +65,7 @@ def _extract_or_code(data: bytes) -> str:
 
 
 def batch_rate(people: list[tuple[str, bytes, bytes]], processes: int) -> dict:
-    from authd.uin import new_uin
+    from authd.registry.uin import new_uin
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)

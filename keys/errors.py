@@ -1,7 +1,7 @@
 """Exception tree of the ``keys`` package.
 
 Every class carries a word ``code`` and an HTTP ``status_code`` so that one handler in
-``authd/errors.py`` can render them. Messages are fixed strings: they never contain key
+``authd/http/handlers.py`` can render them. Messages are fixed strings: they never contain key
 material, plaintext, tokens or file contents.
 """
 

@@ -11,11 +11,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
-from authd import clients
-from authd.app import create_app
 from authd.clock import Clock
+from authd.http.app import create_app
+from authd.http.state import AppState
+from authd.registry import clients
 from authd.settings import Settings
-from authd.state import AppState
 from authd.storage.db import transaction
 
 PG_URL = os.environ.get("AUTHD_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -102,7 +102,7 @@ def admin_headers(state: AppState) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def face_service():
     """One loaded face service (the default model) shared by every face test in the session."""
-    from authd.faces import FaceService
+    from authd.faces.service import FaceService
 
     service = FaceService.start(Settings(face_workers=2))
     yield service
@@ -112,7 +112,7 @@ def face_service():
 @pytest.fixture(scope="session")
 def dlib_face_service():
     """The dlib model's face service, for the tests about dlib and model migration only."""
-    from authd.faces import FaceService
+    from authd.faces.service import FaceService
 
     service = FaceService.start(Settings(face_workers=1), "dlib")
     yield service

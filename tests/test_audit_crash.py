@@ -15,10 +15,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from authd.audit import subject_ref
-from authd.audit_verify import verify
+from authd.audit.events import subject_ref
+from authd.audit.verify import verify
+from authd.http.state import open_state
 from authd.settings import Settings
-from authd.state import open_state
 from authd.storage.db import transaction
 from authd.storage.models import AuditEvent
 from tests.conftest import MASTER_KEY, make_key

@@ -8,8 +8,8 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from authd.cli import app
-from authd.uin import new_uin
+from authd.cli.main import app
+from authd.registry.uin import new_uin
 
 pytestmark = pytest.mark.slow
 

@@ -8,7 +8,7 @@ import pytest
 from typer.main import get_command
 from typer.testing import CliRunner
 
-from authd.cli import app
+from authd.cli.main import app
 
 KEY = re.compile(r"authd_[A-Za-z0-9]{12}_[A-Za-z0-9_-]+")
 
@@ -120,9 +120,9 @@ def test_help_on_every_command(run):
 
 
 def test_reset_failures(run, tmp_path):
-    from authd.otp import Verifier
+    from authd.http.state import open_state
+    from authd.otp.transactions import Verifier
     from authd.settings import Settings
-    from authd.state import open_state
     from authd.storage.db import transaction
 
     uin = run("identity", "add").output.strip().splitlines()[-1]

@@ -16,14 +16,14 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 from typer.testing import CliRunner
 
-from authd import clients, identities
-from authd.audit_verify import verify
-from authd.cli import app
-from authd.identities import NewIdentity
+from authd.audit.verify import verify
+from authd.cli.main import app
+from authd.http.state import open_state
+from authd.registry import clients, identities
+from authd.registry.identities import NewIdentity
 from authd.settings import Settings
-from authd.state import open_state
 from authd.storage.db import transaction
-from authd.tokens import issue_token
+from authd.tokens.issuance import issue_token
 from tests.test_server import free_port, wait_ready
 
 AUTHD = Path(sys.executable).with_name("authd")

@@ -13,10 +13,10 @@ import httpx
 import numpy as np
 import pytest
 
-from authd.face_models import model_id
-from authd.gallery import Gallery
+from authd.faces.gallery import Gallery
+from authd.faces.models import model_id
+from authd.http.state import open_state
 from authd.settings import Settings
-from authd.state import open_state
 from matching.index import IndexSettings, fingerprint_ids
 from tests.test_server import free_port, start_server, wait_ready
 

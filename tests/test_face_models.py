@@ -11,9 +11,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from authd.app import create_app
-from authd.cli import app as cli
-from authd.face_models import FaceModelMismatch
+from authd.cli.main import app as cli
+from authd.faces.models import FaceModelMismatch
+from authd.http.app import create_app
 from authd.storage.db import transaction
 from authd.storage.models import AuditEvent, FaceMigration, Identity
 from tests.conftest import MASTER_KEY, bearer, make_key, photo_b64
@@ -191,8 +191,8 @@ def test_migration_killed_midway_loses_nothing_and_resumes(settings, clock, face
     import time
     from pathlib import Path
 
-    from authd.enrollment import photo_aad
-    from authd.gallery import open_template
+    from authd.faces.enrollment import photo_aad
+    from authd.faces.gallery import open_template
 
     if not settings.database_url.startswith("sqlite"):
         pytest.skip("one database is enough for the process-kill test")

@@ -94,7 +94,7 @@ class ApiKey(Base):
 
 class AuditEvent(Base):
     """One audited call, written in the caller's transaction with an ordered id (seq) and no
-    chain fields; the sequencer (authd.sequencer) later sets chain_pos, prev_hash and hash."""
+    chain fields; the sequencer (authd.audit.sequencer) later sets chain_pos, prev_hash and hash."""
 
     __tablename__ = "audit_events"
     seq: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
@@ -159,7 +159,7 @@ class OtpTransaction(Base):
 
 class AuthFailure(Base):
     """Consecutive failed authentications of one verifier: an identity through one relying
-    party for one purpose (authd.otp.Verifier). Forgotten `failure_lock_seconds` after
+    party for one purpose (authd.otp.transactions.Verifier). Forgotten `failure_lock_seconds` after
     `last_at`, on a success, or by `authd identity reset-failures`."""
 
     __tablename__ = "auth_failures"
@@ -171,7 +171,8 @@ class AuthFailure(Base):
 
 
 class RateBucket(Base):
-    """One token bucket of the in-database rate limiter (authd.ratelimit.DatabaseLimiter)."""
+    """One token bucket of the in-database rate limiter
+    (authd.authentication.limiter.DatabaseLimiter)."""
 
     __tablename__ = "rate_buckets"
     key: Mapped[str] = mapped_column(String(128), primary_key=True)

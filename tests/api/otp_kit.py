@@ -11,11 +11,11 @@ from fastapi.testclient import TestClient
 from httpx import Response
 from sqlalchemy import select
 
-from authd import identities
 from authd.clock import Clock
-from authd.notify import OUTBOX_FILE
-from authd.otp import OtpStatus, Verifier
-from authd.state import AppState
+from authd.http.state import AppState
+from authd.otp.notify import OUTBOX_FILE
+from authd.otp.transactions import OtpStatus, Verifier
+from authd.registry import identities
 from authd.storage.db import transaction
 from authd.storage.models import AuditEvent
 from tests.conftest import bearer, make_key

@@ -1,6 +1,6 @@
 """GET /v1/audit/events and `authd audit show`: filters, cursor pages, masking, bad input.
 
-Both answer from authd.audit_search.search, on SQLite and PostgreSQL.
+Both answer from authd.audit.search.search, on SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from authd.cli import app as cli
+from authd.cli.main import app as cli
 from tests.api.otp_kit import FrozenClock, code_of, counter, enroll, txn_of, wrong
 from tests.conftest import MASTER_KEY, bearer, make_key
 

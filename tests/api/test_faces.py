@@ -9,7 +9,7 @@ import logging
 import pytest
 from sqlalchemy import select
 
-from authd.gallery import open_template
+from authd.faces.gallery import open_template
 from authd.storage.db import transaction
 from authd.storage.models import AuditEvent, Identity
 from keys import SealError
@@ -186,8 +186,8 @@ def test_no_template_or_image_in_logs_or_audit(face_client, keys, faces_dir, fac
 
 
 def test_reseal_while_serving(face_client, keys, faces_dir, face_state, settings):
-    from authd.reseal import reseal_all
-    from authd.state import open_state
+    from authd.faces.reseal import reseal_all
+    from authd.http.state import open_state
     from keys import SealingKeyStore
 
     first = new_uin(face_client, keys["enroll"])
@@ -263,8 +263,8 @@ def test_photos_kept_only_when_asked_and_then_sealed(settings, clock, face_servi
                                                     keep):
     from fastapi.testclient import TestClient
 
-    from authd.app import create_app
-    from authd.enrollment import photo_aad
+    from authd.faces.enrollment import photo_aad
+    from authd.http.app import create_app
 
     app = create_app(settings.model_copy(update={"faces_enabled": True,
                                                  "face_keep_photos": keep}),
@@ -289,8 +289,8 @@ def test_quality_thresholds_are_settings(settings, clock, faces_dir):
     """A deployment that wants larger faces says so in its settings, and the gate follows."""
     from fastapi.testclient import TestClient
 
-    from authd.app import create_app
-    from authd.faces import pipeline_settings
+    from authd.faces.service import pipeline_settings
+    from authd.http.app import create_app
 
     strict = settings.model_copy(update={"faces_enabled": True, "face_min_face_px": 400,
                                          "face_workers": 1})

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from authd.face_models import index_path
-from authd.gallery import Gallery
+from authd.faces.gallery import Gallery
+from authd.faces.models import index_path
 from matching.index import IndexSettings
 from tests.conftest import bearer, make_key, photo_b64
 
@@ -80,7 +80,7 @@ def test_file_that_disagrees_with_the_database_is_rebuilt(face_state, enroll):
 def test_readiness_reports_the_face_workers(settings, clock):
     from fastapi.testclient import TestClient
 
-    from authd.app import create_app
+    from authd.http.app import create_app
 
     app = create_app(settings.model_copy(update={"faces_enabled": True, "face_workers": 1}),
                      clock=clock)
@@ -88,6 +88,6 @@ def test_readiness_reports_the_face_workers(settings, clock):
         ready = client.get("/readyz").json()
         assert ready["status"] == "ok" and ready["checks"]["faces"] == "ok"
         assert ready["checks"]["index"] == "ok"
-        client.app.state.authd.faces.pool.shutdown(wait=True)  # the workers are gone
+        client.app.state.authd.faces.service.pool.shutdown(wait=True)  # the workers are gone
         r = client.get("/readyz")
         assert r.status_code == 503 and r.json()["checks"]["faces"] == "failing"

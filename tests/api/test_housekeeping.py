@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from authd.housekeeping import purge_expired
-from authd.keyring import LEEWAY_SECONDS
 from authd.storage.db import transaction
+from authd.storage.housekeeping import purge_expired
 from authd.storage.models import Identity, IssuedToken, OtpTransaction, RevokedToken
+from authd.tokens.rotation import LEEWAY_SECONDS
 from tests.api.otp_kit import FrozenClock, counter, request_otp
 from tests.api.token_kit import enroll, introspect, mint, revoke, rp_key
 
@@ -58,7 +58,7 @@ def test_purge_keeps_live_rows_and_drops_expired_ones(client, state):
 
 
 def test_purge_drops_failure_counters_that_no_longer_count(client, state):
-    from authd.otp import Verifier
+    from authd.otp.transactions import Verifier
     from authd.storage.models import AuthFailure
 
     uin = enroll(client, state)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
+from authd.registry.uin import verhoeff_valid
 from authd.storage.db import transaction
 from authd.storage.models import AuditEvent, Identity
-from authd.uin import verhoeff_valid
 from tests.conftest import bearer, make_key
 
 PERSON = {"name": "Amina Alaoui", "date_of_birth": "1984-03-02", "sex": "F",

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from authd.storage.db import transaction
 from authd.storage.models import Identity
-from authd.tokens import verify_for
+from authd.tokens.issuance import verify_for
 from tests.api.otp_kit import (
     EMAIL,
     PHONE,

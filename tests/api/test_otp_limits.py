@@ -10,7 +10,7 @@ import pytest
 import redis
 from sqlalchemy import func, select
 
-from authd.ratelimit import DatabaseLimiter, Limit, RedisLimiter
+from authd.authentication.limiter import DatabaseLimiter, Limit, RedisLimiter
 from authd.storage.db import transaction
 from authd.storage.models import OtpTransaction
 from tests.api.otp_kit import (

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from authd.notify import BackgroundNotifier, OtpMessage, OutboxNotifier, WebhookNotifier
+from authd.otp.notify import BackgroundNotifier, OtpMessage, OutboxNotifier, WebhookNotifier
 from tests.api.otp_kit import (
     FrozenClock,
     counter,
@@ -194,7 +194,7 @@ def test_outbox_drops_entries_older_than_the_otp_lifetime(tmp_path):
 
 
 def test_the_app_prunes_its_outbox(tmp_path):
-    from authd.notify import build_notifier
+    from authd.otp.notify import build_notifier
     from authd.settings import Settings
 
     notifier = build_notifier(Settings(otp_ttl_seconds=60), tmp_path)

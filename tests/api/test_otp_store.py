@@ -9,7 +9,7 @@ import threading
 import pytest
 import redis
 
-from authd.otp import OtpRefused, Verifier
+from authd.otp.transactions import OtpRefused, Verifier
 from authd.storage.db import transaction
 from tests.api.otp_kit import REDIS_URL, enroll, identity_id
 
@@ -23,7 +23,7 @@ def settings(settings, otp_store):
 
 def race(state, call) -> list[str]:
     """Run `call(session)` on THREADS threads at once, each in its own transaction that
-    commits on a refusal too (as authd.authentication.audited does); the outcome of each is
+    commits on a refusal too (as authd.authentication.service.audited does); the outcome of each is
     "ok" or the refusal reason."""
     outcomes: list[str] = []
     barrier = threading.Barrier(THREADS)

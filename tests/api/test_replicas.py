@@ -8,7 +8,7 @@ from contextlib import ExitStack
 import pytest
 from fastapi.testclient import TestClient
 
-from authd.app import create_app
+from authd.http.app import create_app
 from tests.conftest import bearer, make_key, photo_b64
 
 # Replicas share a PostgreSQL database (an SQLite file belongs to one host).
@@ -44,4 +44,4 @@ def test_enrollment_on_one_replica_is_found_by_the_other(replicas, faces_dir):
     for replica in (a, b):  # each catches up from the change log before it searches
         assert replica.post("/v1/dedup/search", json=probe,
                             headers=headers).json()["candidates"] == []
-        assert len(replica.app.state.authd.gallery.index) == 0
+        assert len(replica.app.state.authd.faces.gallery.index) == 0

@@ -13,8 +13,8 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import positive_data_acceptance
 
-from authd.app import create_app
-from authd.clients import SCOPES
+from authd.http.app import create_app
+from authd.registry.clients import SCOPES
 from authd.settings import Settings
 from tests.conftest import MASTER_KEY, bearer, make_key
 

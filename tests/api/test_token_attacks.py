@@ -23,13 +23,13 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from authd import keyring
-from authd.audit import verify_chain
-from authd.cli import app as cli_app
-from authd.state import open_state
+from authd.audit.events import verify_chain
+from authd.cli.main import app as cli_app
+from authd.http.state import open_state
 from authd.storage.db import transaction
 from authd.storage.models import AuditEvent
-from authd.tokens import TOKEN_TYP
+from authd.tokens import rotation as keyring
+from authd.tokens.issuance import TOKEN_TYP
 from keys import KeyInfo, SigningKey, public_jwk, sign_jwt
 from tests.api.token_kit import (
     FrozenClock,

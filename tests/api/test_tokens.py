@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from authd.storage.db import transaction
 from authd.storage.models import AuditEvent, IssuedToken, RevokedToken
-from authd.tokens import TOKEN_TYP
+from authd.tokens.issuance import TOKEN_TYP
 from tests.api.token_kit import FORM, enroll, introspect, mint, parts, revoke, rp_key
 from tests.conftest import bearer, make_key
 

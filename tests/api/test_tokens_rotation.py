@@ -9,11 +9,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from authd import keyring
-from authd.clients import Client
-from authd.identities import get_by_uin
-from authd.state import open_state
-from authd.tokens import acr_value, issue_token, verify_for
+from authd.http.state import open_state
+from authd.registry.clients import Client
+from authd.registry.identities import get_by_uin
+from authd.tokens import rotation as keyring
+from authd.tokens.issuance import acr_value, issue_token, verify_for
 from keys import JwksKeys, verify_jwt
 from tests.api.token_kit import FrozenClock, enroll, introspect, mint, parts, rp_key
 

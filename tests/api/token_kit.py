@@ -8,10 +8,10 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from authd import clients, identities
-from authd.state import AppState
+from authd.http.state import AppState
+from authd.registry import clients, identities
 from authd.storage.db import transaction
-from authd.tokens import IssuedToken, issue_token
+from authd.tokens.issuance import IssuedToken, issue_token
 from tests.api.otp_kit import FrozenClock  # noqa: F401  (shared by the token tests)
 from tests.conftest import bearer, make_key
 

@@ -27,8 +27,8 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
+from authd.http.state import AppState, open_state
 from authd.settings import Settings
-from authd.state import AppState, open_state
 from tests.test_server import free_port, wait_ready
 
 CHROMIUM = os.environ.get("AUTHD_CHROMIUM", "/usr/bin/chromium")

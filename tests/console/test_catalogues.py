@@ -8,14 +8,14 @@ import re
 
 import pytest
 
-import authd.app  # noqa: F401  (imports every route module, so every exception class exists)
-from authd.console import STATIC, languages
-from authd.errors import HTTP_CODES
-from authd.exceptions import AuthdError
+import authd.http.app  # noqa: F401  (imports every route module, so every exception class exists)
+from authd.errors import AuthdError
+from authd.http.console import STATIC, languages
+from authd.http.handlers import HTTP_CODES
 from keys.errors import KeysError
 from matching.errors import MatchingError
 
-# Codes written directly by the error handlers and middleware (authd/errors.py, middleware.py).
+# Codes written directly by the error handlers and middleware (authd/http/handlers.py, middleware.py).
 HANDLER_CODES = {"malformed_json", "invalid_request", "body_too_large", "internal_error",
                  "http_error"}
 

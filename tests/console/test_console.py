@@ -16,10 +16,10 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 from sqlalchemy import select
 
-from authd import audit
+from authd.audit import events as audit
+from authd.registry.uin import verhoeff_check_digit, verhoeff_valid
 from authd.storage.db import transaction
 from authd.storage.models import AuditEvent, DedupCase, Identity
-from authd.uin import verhoeff_check_digit, verhoeff_valid
 from tests.conftest import make_key
 from tests.console.kit import (
     Console,
@@ -99,7 +99,7 @@ def test_security_headers_and_no_third_party(server):
         assert r.headers["x-frame-options"] == "DENY"
     assert httpx.get(server.base + "/console").headers["location"] == "/console/"
     assert httpx.get(server.base + "/console/i18n/languages.json").json() == ["ar", "en", "fr"]
-    from authd.console import STATIC
+    from authd.http.console import STATIC
     for asset in STATIC.rglob("*.*"):
         text = asset.read_text(encoding="utf-8")
         assert not re.search(r"https?://", text), f"{asset.name} names another origin"

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image, ImageEnhance
 from selenium.webdriver.common.by import By
 
-from authd.console import STATIC
+from authd.http.console import STATIC
 from tests.conftest import make_key
 from tests.console.kit import Console, api, needs_chromium, photo_y4m, start_browser, start_server
 from tests.console.test_console import events

@@ -11,12 +11,12 @@ import pytest
 from sqlalchemy import select, text, update
 from typer.testing import CliRunner
 
-from authd import sequencer
-from authd.audit import AuditContext, AuditRecord, append, link_pending
-from authd.audit_verify import verify
-from authd.checkpoints import TYP
-from authd.cli import app as cli
-from authd.state import open_state
+from authd.audit import sequencer
+from authd.audit.checkpoints import TYP
+from authd.audit.events import AuditContext, AuditRecord, append, link_pending
+from authd.audit.verify import verify
+from authd.cli.main import app as cli
+from authd.http.state import open_state
 from authd.storage.db import transaction
 from authd.storage.models import AuditCheckpoint, AuditEvent, AuditHead
 from keys import KeyRing, sign_jws
@@ -233,7 +233,7 @@ def test_upgrade_keeps_a_chain_written_before_the_sequencer(database_url, tmp_pa
     new events continue the same chain."""
     from alembic import command
 
-    from authd.audit import GENESIS, _content, _digest
+    from authd.audit.events import GENESIS, _content, _digest
     from authd.settings import Settings
     from authd.storage.db import alembic_config, make_engine
     from tests.conftest import MASTER_KEY

@@ -8,8 +8,8 @@ import threading
 import pytest
 from sqlalchemy import create_engine, text
 
+from authd.http.state import open_database
 from authd.settings import Settings
-from authd.state import open_database
 from authd.storage.db import (
     DatabaseUnreachable,
     make_engine,

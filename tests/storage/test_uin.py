@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from authd.exceptions import InvalidUin, InvalidVid
+from authd.errors import InvalidUin, InvalidVid
 from authd.masking import mask_email, mask_phone
-from authd.uin import (
+from authd.registry.uin import (
     mask_uin,
     new_uin,
     new_vid,

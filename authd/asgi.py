@@ -1,9 +1,0 @@
-"""ASGI entry point for uvicorn workers: settings from the environment."""
-
-from fastapi import FastAPI
-
-from authd.app import create_app
-
-
-def app() -> FastAPI:
-    return create_app()

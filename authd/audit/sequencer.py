@@ -1,0 +1,165 @@
+"""The audit sequencer: one per deployment links committed audit events into the hash chain
+shortly after commit and signs checkpoints of its head.
+
+Every server runs `run` as a background task; the one that wins the election does the work.
+The election goes through the database: a PostgreSQL session advisory lock (keyed by the
+schema, held on a connection of its own), or on SQLite an flock of a file beside the
+database. Both are released by the operating system or the server when the holder dies, so
+after a SIGKILL another replica (or the restarted one) takes over and links what was left.
+`authd audit link` runs one round from the command line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from anyio import to_thread
+from sqlalchemy import Connection, Engine, text
+
+from authd.audit import checkpoints
+from authd.audit import events as audit
+from authd.http.state import AppState
+from authd.storage.db import transaction
+from authd.tokens import rotation as keyring
+
+log = logging.getLogger("authd.audit.sequencer")
+LOCK_NAME = "authd-audit-sequencer"
+
+
+class Election:
+    """Leadership for this process: `try_lead()` is non-blocking and idempotent."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._conn: Connection | None = None
+        self._fd = -1
+
+    @property
+    def leading(self) -> bool:
+        return self._conn is not None or self._fd >= 0
+
+    def try_lead(self) -> bool:
+        if self._engine.dialect.name == "postgresql":
+            return self._try_advisory()
+        return self._try_flock()
+
+    def release(self) -> None:
+        if self._conn is not None:
+            # Close the DBAPI connection rather than pool it: the session ends, and with it
+            # the advisory lock.
+            self._conn.invalidate()
+            self._conn.close()
+            self._conn = None
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def _try_advisory(self) -> bool:
+        if self._conn is not None:
+            try:  # still our session? (the server may have restarted or dropped us)
+                self._conn.exec_driver_sql("SELECT 1")
+                return True
+            except Exception:  # noqa: BLE001 - any failure means the lock is gone
+                self.release()
+        conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        won = conn.execute(text("SELECT pg_try_advisory_lock(hashtext(:name || "
+                                "current_schema()))"), {"name": LOCK_NAME}).scalar()
+        if won:
+            self._conn = conn
+        else:
+            conn.close()
+        return bool(won)
+
+    def _try_flock(self) -> bool:
+        if self._fd >= 0:
+            return True
+        database = self._engine.url.database
+        if not database or database == ":memory:":
+            self._fd = os.open(os.devnull, os.O_RDONLY)  # one process, one database
+            return True
+        fd = os.open(f"{Path(database).resolve()}.sequencer-lock", os.O_RDWR | os.O_CREAT,
+                     0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        self._fd = fd
+        return True
+
+
+@dataclass(frozen=True)
+class Round:
+    linked: int
+    head: audit.Head
+    checkpoint: checkpoints.Checkpoint | None
+
+
+def link_all(state: AppState, batch: int = 1000) -> tuple[int, audit.Head]:
+    """Link every committed, unlinked event (in batches, one transaction each)."""
+    with transaction(state.db_read) as session:  # idle rounds cost a read, not the write lock
+        if not audit.has_pending(session):
+            head = audit.read_head(session)
+            return 0, head or audit.Head(0, audit.GENESIS)
+    linked = 0
+    while True:
+        with transaction(state.db) as session:
+            before = audit.read_head(session)
+            head = audit.link_pending(session, batch)
+        done = head.size - (before.size if before else 0)
+        linked += done
+        if done < batch:
+            return linked, head
+
+
+def checkpoint(state: AppState, now: int) -> checkpoints.Checkpoint | None:
+    keyring.refresh(state)  # the ring may have rotated in another process
+    with transaction(state.db) as session:
+        return checkpoints.sign_head(session, state.keyring, f"{state.settings.issuer}/audit",
+                                     now)
+
+
+def one_round(state: AppState, sign: bool) -> Round:
+    linked, head = link_all(state)
+    signed = checkpoint(state, state.clock.now()) if sign else None
+    return Round(linked, head, signed)
+
+
+async def run(state: AppState, election: Election) -> None:
+    """The lifespan's task: try to lead; while leading, link every `audit_link_seconds` and
+    sign a checkpoint every `audit_checkpoint_seconds` (when the head moved)."""
+    settings = state.settings
+    loop = asyncio.get_running_loop()
+    next_sign = loop.time() + settings.audit_checkpoint_seconds
+    while True:
+        try:
+            if await to_thread.run_sync(election.try_lead):
+                sign = loop.time() >= next_sign
+                await to_thread.run_sync(one_round, state, sign)
+                if sign:
+                    next_sign = loop.time() + settings.audit_checkpoint_seconds
+        except Exception:  # the next round retries; serving is unaffected
+            log.exception("audit sequencer round failed")
+        await asyncio.sleep(settings.audit_link_seconds)
+
+
+def start(state: AppState) -> tuple[asyncio.Task[None], Election]:
+    election = Election(state.engine)
+    task = asyncio.get_running_loop().create_task(run(state, election), name="audit-sequencer")
+    return task, election
+
+
+def finish(state: AppState, election: Election) -> None:
+    """On a clean stop: the leader links what is left and signs the head, then steps down."""
+    try:
+        if election.leading:
+            one_round(state, sign=True)
+    except Exception:  # noqa: BLE001 - the next leader links it
+        log.exception("final audit sequencer round failed")
+    finally:
+        election.release()

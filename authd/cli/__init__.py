@@ -1,0 +1,2 @@
+"""The `authd` command: serve, init and the operator tasks, one module per group.
+"""

@@ -1,0 +1,173 @@
+"""`authd enroll-batch` (bulk face enrollment from a CSV manifest) and `authd faces migrate`
+(re-encoding the gallery under another face model)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import time
+from collections import Counter
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from authd.cli.keys import keys_app
+from authd.faces.batch import run_batch, write_report
+from authd.faces.service import FaceService, attach_faces, close_faces
+
+faces_app = typer.Typer(help="The face model and gallery.", no_args_is_help=True)
+
+
+def enroll_batch(
+    manifest: Annotated[Path, typer.Argument(
+        exists=True, dir_okay=False, help="CSV: uin,image[,name,date_of_birth,sex,phone,email]")],
+    report: Annotated[Path | None, typer.Option(help="report path stem (writes .csv and .json); "
+                                                "default: beside the manifest")] = None,
+    processes: Annotated[int, typer.Option(help="encoding processes")] = os.cpu_count() or 1,
+    data_dir: Annotated[Path | None, typer.Option("--data-dir")] = None,
+) -> None:
+    """Enroll faces in bulk: encode on all cores, dedup within the batch and against the
+    gallery, resumable (a rerun skips what is done), with a CSV and JSON report."""
+    from authd.cli.main import opened
+
+    with opened(data_dir) as state:
+        attach_faces(state)
+        try:
+            with typer.progressbar(length=_count_rows(manifest), label="enrolling") as bar:
+                outcomes = run_batch(state, manifest, processes=processes, progress=bar.update)
+        finally:
+            close_faces(state, owned=True)
+    stem = report or manifest.with_name(manifest.stem + "-report")
+    summary = write_report(outcomes, stem)
+    typer.echo(f"{summary['rows']} rows: " + ", ".join(
+        f"{k} {v}" for k, v in sorted(summary["by_outcome"].items())))
+    for code, count in sorted(summary["refusals_by_code"].items()):
+        typer.echo(f"  refused {code}: {count}")
+    typer.echo(f"report: {stem.with_suffix('.csv')} and {stem.with_suffix('.json')}")
+
+
+def _count_rows(manifest: Path) -> int:
+    with manifest.open() as handle:
+        return max(sum(1 for _ in handle) - 1, 0)
+
+
+@keys_app.command("reseal")
+def keys_reseal(data_dir: Annotated[Path | None, typer.Option("--data-dir")] = None) -> None:
+    """Rotate the sealing key and re-seal every stored template under it (safe while the
+    service runs: servers open old and new blobs and follow the new key)."""
+    from authd.audit.events import AuditRecord
+    from authd.cli.main import cli_audit, opened
+    from authd.faces.reseal import reseal_all
+    from authd.http.state import resolve_master_key
+    from authd.storage.db import transaction
+    from keys import SealingKeyStore
+
+    with opened(data_dir) as state:
+        directory = state.settings.data_dir / "sealing-keys"
+        SealingKeyStore(directory, resolve_master_key(state.settings)).rotate()
+        report = reseal_all(state)
+        with transaction(state.db) as session:
+            cli_audit(state, session, AuditRecord("keys.reseal", "success", detail={
+                "key_id": report.key_id, "templates": report.templates,
+                "pending": report.pending}))
+    typer.echo(f"re-sealed {report.templates} templates and {report.pending} pending ones "
+               f"under key {report.key_id}")
+
+
+@faces_app.command("migrate")
+def faces_migrate(
+    to: Annotated[str, typer.Option("--to", help="the face model to re-encode into: sface "
+                                    "or dlib (set AUTHD_FACE_MODEL to it too)")],
+    report: Annotated[Path | None, typer.Option(help="report path stem (writes .csv and "
+                                                "  .json); default: data_dir/faces-migrate-report")
+                      ] = None,
+    processes: Annotated[int, typer.Option(help="encoding processes")] = os.cpu_count() or 1,
+    data_dir: Annotated[Path | None, typer.Option("--data-dir")] = None,
+) -> None:
+    """Re-encode every identity under the model `--to` from its kept, sealed photo
+    (AUTHD_FACE_KEEP_PHOTOS). Resumable: a re-run continues where the last one stopped.
+    Identities with no kept photo are listed for re-capture and keep authenticating on their
+    old template until enrolled again."""
+    from authd.cli.main import fail, opened
+    from authd.faces.models import MODEL_IDS
+    from authd.faces.reencode import migrate, todo
+
+    if to not in MODEL_IDS:
+        raise fail(f"--to must be one of {', '.join(MODEL_IDS)}", 2)
+    with opened(data_dir) as state:
+        settings = state.settings.model_copy(update={"face_workers": max(processes, 1)})
+        service = FaceService.start(settings, to)
+        try:
+            with typer.progressbar(length=len(todo(state, service.model_id)), label="re-encoding",
+                                   show_pos=True, show_eta=True,
+                                   item_show_func=lambda rate: rate) as bar:
+                done = migrate(state, service, chunk=2 * max(processes, 1),
+                               progress=_with_rate(bar))
+        finally:
+            service.close()
+        stem = report or state.settings.data_dir / "faces-migrate-report"
+    outcomes = done.outcomes
+    summary = _write_migration_report(outcomes, stem, done.remaining)
+    typer.echo(f"{summary['rows']} identities: " + ", ".join(
+        f"{k} {v}" for k, v in sorted(summary["by_outcome"].items())) + ".")
+    recapture = [o.uin for o in outcomes if o.outcome == "recapture"]
+    if recapture:
+        typer.echo(f"{len(recapture)} to re-capture (no kept photo, or refused by {to}); they "
+                   "authenticate on their old template until enrolled again:")
+        for uin in recapture:
+            typer.echo(f"  {uin}")
+    typer.echo("migration finished" if summary["finished"] else "migration under way")
+    if state.settings.face_model != to:
+        typer.echo(f"set AUTHD_FACE_MODEL={to} before starting the servers")
+    typer.echo(f"report: {stem.with_suffix('.csv')} and {stem.with_suffix('.json')}")
+
+
+@faces_app.command("status")
+def faces_status(data_dir: Annotated[Path | None, typer.Option("--data-dir")] = None) -> None:
+    """Templates per face model, and the migration under way if any."""
+    from authd.cli.main import opened
+    from authd.faces.models import migration_under_way, template_counts
+
+    with opened(data_dir) as state, state.db_read() as session:
+        counts = template_counts(session)
+        migration = migration_under_way(session)
+        typer.echo(f"configured model: {state.settings.face_model}")
+        for model, count in sorted(counts.items()):
+            typer.echo(f"  {model}: {count} active identities")
+        if migration is not None:
+            typer.echo(f"migration to {migration.to_model} under way (re-run `authd faces "
+                       "migrate` after re-capturing the identities it listed)")
+
+
+def _with_rate(bar):  # type: ignore[no-untyped-def]
+    """A progress callback that shows identities done, the rate and (click) the time left."""
+    start, done = time.monotonic(), 0
+
+    def update(n: int) -> None:
+        nonlocal done
+        done += n
+        rate = done / max(time.monotonic() - start, 1e-6)
+        bar.current_item = f"{rate:.1f}/s"
+        bar.update(n)
+
+    return update
+
+
+def _write_migration_report(outcomes: list, stem: Path, remaining: int) -> dict:
+    from authd.faces.reencode import Outcome
+
+    counts = Counter(o.outcome for o in outcomes)
+    summary = {"rows": len(outcomes), "by_outcome": dict(counts),
+               "codes": dict(Counter(o.code for o in outcomes if o.code)),
+               "remaining": remaining, "finished": remaining == 0}
+    fields = list(Outcome.__dataclass_fields__)
+    with stem.with_suffix(".csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(asdict(o) for o in outcomes)
+    stem.with_suffix(".json").write_text(json.dumps(
+        {"summary": summary, "rows": [asdict(o) for o in outcomes]}, indent=2))
+    return summary

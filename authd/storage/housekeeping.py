@@ -1,0 +1,59 @@
+"""Periodic purge of rows nobody needs any more: expired tokens' records, used OTPs, and
+failure counters past `failure_lock_seconds` (which no longer count).
+
+An issued or revoked token's row matters until the token expires (introspection, revocation);
+an OTP transaction until it expires. Past that (plus the verifier leeway) they are deleted,
+so these tables stay the size of the live traffic instead of growing with history. The audit
+log keeps what happened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import delete
+
+from authd.http.state import AppState
+from authd.storage.db import transaction
+from authd.storage.models import AuthFailure, IssuedToken, OtpTransaction, RevokedToken
+from authd.tokens.rotation import LEEWAY_SECONDS
+
+log = logging.getLogger("authd.storage.housekeeping")
+INTERVAL_SECONDS = 300
+
+
+@dataclass(frozen=True)
+class Purged:
+    issued_tokens: int
+    revoked_tokens: int
+    otp_transactions: int
+    auth_failures: int = 0
+
+
+def purge_expired(state: AppState, now: int) -> Purged:
+    cutoff = now - LEEWAY_SECONDS
+    with transaction(state.db) as session:
+        counts = [session.execute(delete(model).where(model.expires_at < cutoff)).rowcount
+                  for model in (IssuedToken, RevokedToken, OtpTransaction)]
+        forgotten = now - state.settings.failure_lock_seconds
+        counts.append(session.execute(
+            delete(AuthFailure).where(AuthFailure.last_at <= forgotten)).rowcount)
+    return Purged(*counts)
+
+
+async def run(state: AppState, interval: float = INTERVAL_SECONDS) -> None:
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            purged = await asyncio.to_thread(purge_expired, state, state.clock.now())
+        except Exception as exc:  # a failed purge is retried next time; serving goes on
+            log.warning("housekeeping failed", extra={"exc_type": type(exc).__name__})
+            continue
+        if any(vars(purged).values()):
+            log.info("purged expired rows", extra=vars(purged))
+
+
+def start(state: AppState) -> asyncio.Task[None]:
+    return asyncio.get_running_loop().create_task(run(state), name="housekeeping")

@@ -5,12 +5,12 @@ Refusal reasons (audit only): `unknown_id` (no identity, or a revoked/expired VI
 
 Failed guesses are counted per verifier (authd.otp.transactions.Verifier: the identity
 through one relying party for one purpose), in the OTP store: SP 800-63B §5.2.2 limits
-consecutive failed attempts "on a single subscriber account" per verifier (at most 100).
-So an attack through one program's key locks that program's path to the person only:
-another program, and the resident's own controls (purpose `resident`), still work. At the cap that verifier's
-authentications are refused without looking at the evidence until a success resets the
-count (a factor not at fault, e.g. face), `failure_lock_seconds` pass after the last
-failure, or an operator runs `authd identity reset-failures UIN [--rp ID]`.
+consecutive failed attempts "on a single subscriber account" per verifier (at most 100). So
+an attack through one program's key locks that program's path to the person only: another
+program, and the resident's own controls (purpose `resident`), still work. At the cap that
+verifier's authentications are refused without looking at the evidence until a success
+resets the count (a factor not at fault, e.g. face), `failure_lock_seconds` pass after the
+last failure, or an operator runs `authd identity reset-failures UIN [--rp ID]`.
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from authd.audit.events import verify_chain
+from authd.audit.verify import verify
 from authd.cli.main import app as cli_app
 from authd.http.state import open_state
 from authd.storage.db import transaction
@@ -265,7 +265,7 @@ def test_keys_revoke_in_another_process_stops_the_running_app_at_once(world, tmp
             AuditEvent.action == "keys.revoke")).scalars().all()
         assert [(e.outcome, e.detail["kid"], e.detail["was_active"]) for e in events] == [
             ("success", compromised, True)]
-        assert verify_chain(session) == []
+        assert verify(session, world.state.keyring.public_key).intact
 
 
 def test_a_key_removed_by_a_second_app_instance_is_refused_at_once(world):

@@ -87,7 +87,7 @@ class Settings(BaseSettings):
 
     # faces
     faces_enabled: bool = True
-    face_model: Literal["sface", "dlib"] = Field("dlib", description="the face model that "
+    face_model: Literal["sface", "dlib"] = Field("sface", description="the face model that "
                                                  "encodes photos; changing it needs `authd "
                                                  "faces migrate --to MODEL`")
     index_save_seconds: int = Field(60, ge=1)
@@ -99,14 +99,14 @@ class Settings(BaseSettings):
     face_workers: int = Field(2, ge=1, le=64)
     # The quality gate (matching.quality); defaults checked on LFW, the samples and Yale.
     face_min_face_px: int = Field(60, ge=20, description="face box height, original pixels")
-    face_multiple_face_ratio: float = Field(0.9, gt=0, le=1, description="a second whole "
-                                            "face with at least this share of the chosen "
-                                            "face's area is multiple_faces; smaller ones are "
-                                            "ignored (LFW, sface: 0.9 refuses 0.28%, 0.5 3.5%)")
+    face_multiple_face_ratio: float = Field(0.5, gt=0, le=1, description="a second whole "
+                                            "face with at least this share of the largest "
+                                            "face's area is multiple_faces unless exactly one "
+                                            "of them holds the photo's centre")
     face_min_detection_score: float = Field(0.7, ge=0, le=1, description="YuNet's score "
                                             "below which a detection is not a face")
-    face_max_yaw: float = Field(0.8, gt=0, description="nose offset from the face's "
-                                "midline in eye distances (0 frontal, 0.8 ~ 55 degrees); "
+    face_max_yaw: float = Field(1.0, gt=0, description="nose offset from the face's "
+                                "midline in eye distances (0 frontal, 1.0 ~ 60 degrees); "
                                 "a face turned further is face_pose (sface only)")
     face_min_brightness: float = Field(40.0, ge=0, le=255)
     face_max_brightness: float = Field(220.0, ge=0, le=255)

@@ -1,6 +1,9 @@
 """1:N identification and de-duplication on LFW, in-process, with the server's flat FaceIndex.
 
-    python benchmarks/dedup_lfw.py          # uses the encodings lfw_verify.py cached
+    python benchmarks/dedup_lfw.py              # both models; the encodings lfw_verify cached
+    python benchmarks/dedup_lfw.py --faces DIR  # the corpus elsewhere (default ../shared/...)
+
+Run once per model, sface (the default) and dlib (the baseline), on the same split.
 
 People of LFW (sets 1-5) are split with a seeded random 20% held out. Every other person is
 enrolled with one photo (their lowest-numbered photo FacePipeline accepts) into a flat
@@ -30,7 +33,16 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.lfw_data import RESULTS, Encodings, all_images, encode, person  # noqa: E402
+from benchmarks.lfw_data import (  # noqa: E402
+    MODELS,
+    RESULTS,
+    Encodings,
+    add_faces_argument,
+    all_images,
+    encode,
+    lfw_folder,
+    person,
+)
 from benchmarks.lfw_verify import rate_below, threshold_at  # noqa: E402
 from matching.calibration import load_calibration  # noqa: E402
 from matching.dedup import within_batch_duplicates  # noqa: E402
@@ -113,44 +125,57 @@ def gallery_duplicates(enc: Encodings, s: dict[str, np.ndarray], model_id: str) 
             "pairs_at_each_calibration_point": looser}
 
 
-def plot(path: Path, curves: tuple, points: list[dict], dup_threshold: float) -> None:
+def plot(path: Path, runs: dict[str, dict]) -> None:
+    """FNIR against FPIR of every model, and each model's distances to mate / to best."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    hit1, top_d, mate_d, non_sorted = curves
-    grid = np.unique(np.concatenate([non_sorted, np.linspace(0.2, 1.0, 400)]))
-    fpir = np.searchsorted(non_sorted, grid, side="left") / len(non_sorted)
-    fnir_any = np.array([(mate_d >= t).mean() for t in grid])
-    fnir_1 = np.array([(~(hit1 & (top_d < t))).mean() for t in grid])
-    fig, (det, hist) = plt.subplots(1, 2, figsize=(13, 5.2))
-    keep = fpir > 0
-    det.plot(fpir[keep], fnir_any[keep], label="FNIR: mate below t (any rank)")
-    det.plot(fpir[keep], fnir_1[keep], label="FNIR: mate rank 1 and below t")
-    det.scatter([p["fpir_measured"] for p in points], [p["fnir_any_rank"] for p in points],
-                color="k", s=18, zorder=3, label="FPIR 1e-2 / 1e-3 thresholds")
+    fig, axes = plt.subplots(1, 1 + len(runs), figsize=(6.5 * (1 + len(runs)), 5.2))
+    det = axes[0]
+    for model, run in runs.items():
+        hit1, top_d, mate_d, non_sorted = run["curves"]
+        span = np.linspace(float(mate_d.min()), float(non_sorted[-1]), 400)
+        grid = np.unique(np.concatenate([non_sorted, span]))
+        fpir = np.searchsorted(non_sorted, grid, side="left") / len(non_sorted)
+        fnir_any = np.array([(mate_d >= t).mean() for t in grid])
+        fnir_1 = np.array([(~(hit1 & (top_d < t))).mean() for t in grid])
+        keep = fpir > 0
+        det.plot(fpir[keep], fnir_any[keep], label=f"{model}: mate below t (any rank)")
+        det.plot(fpir[keep], fnir_1[keep], ls="--", label=f"{model}: mate rank 1 and below t")
+        points = run["points"]
+        det.scatter([p["fpir_measured"] for p in points], [p["fnir_any_rank"] for p in points],
+                    s=18, zorder=3, label=f"{model}: FPIR 1e-2 / 1e-3")
     det.set(xscale="log", yscale="log", xlabel="FPIR (non-mated probes)", ylabel="FNIR",
             title="LFW 1:N, gallery of one photo per person")
     det.grid(True, which="both", alpha=0.3)
-    det.legend(fontsize=8)
-    bins = np.linspace(0, 1.2, 121)
-    hist.hist(non_sorted, bins=bins, density=True, alpha=0.5,
-              label=f"non-mated best ({len(non_sorted):,})")
-    hist.hist(mate_d, bins=bins, density=True, alpha=0.5, label=f"mated ({len(mate_d):,})")
-    for p in points:
-        hist.axvline(p["threshold"], color="k", lw=0.7, ls=":")
-    hist.axvline(dup_threshold, color="r", lw=0.8,
-                 label=f"server dedup threshold {dup_threshold:.3f}")
-    hist.set(xlabel="Euclidean distance", ylabel="density", title="distance to mate / to best")
-    hist.legend(fontsize=8)
+    det.legend(fontsize=7)
+    for hist, (model, run) in zip(axes[1:], runs.items(), strict=True):
+        _histogram(hist, model, run)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=100)
     plt.close(fig)
 
 
+def _histogram(hist, model: str, run: dict) -> None:  # type: ignore[no-untyped-def]
+    _, _, mate_d, non_sorted = run["curves"]
+    bins = np.linspace(0, float(max(mate_d.max(), non_sorted[-1])) * 1.02, 121)
+    hist.hist(non_sorted, bins=bins, density=True, alpha=0.5,
+              label=f"non-mated best ({len(non_sorted):,})")
+    hist.hist(mate_d, bins=bins, density=True, alpha=0.5, label=f"mated ({len(mate_d):,})")
+    for p in run["points"]:
+        hist.axvline(p["threshold"], color="k", lw=0.7, ls=":")
+    hist.axvline(run["dup_threshold"], color="r", lw=0.8,
+                 label=f"server dedup threshold {run['dup_threshold']:.3f}")
+    hist.set(xlabel="Euclidean distance", ylabel="density",
+             title=f"{model}: distance to mate / to best")
+    hist.legend(fontsize=8)
+
+
 def print_report(r: dict) -> None:
-    print(f"\ngallery {r['gallery']} people (one photo each), mated probes {r['mated_probes']}, "
+    print(f"\n== {r['model']} ({r['model_id']}) ==")
+    print(f"gallery {r['gallery']} people (one photo each), mated probes {r['mated_probes']}, "
           f"non-mated probes {r['nonmated_probes']} ({r['held_out_people']} people held out)")
     print(f"FTA by code (all photos): {r['fta_by_code']}; people with no accepted photo: "
           f"{r['people_without_template']}")
@@ -177,17 +202,44 @@ def print_report(r: dict) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    add_faces_argument(ap)
     ap.add_argument("--holdout", type=float, default=0.2)
     ap.add_argument("--seed", type=int, default=20240501)
+    ap.add_argument("--models", default=",".join(MODELS), help="comma-separated, in order")
+    ap.add_argument("--processes", type=int, default=2)
     args = ap.parse_args()
-    enc = encode(all_images())
-    s = split(enc, args.holdout, args.seed)
+    lfw = lfw_folder(args.faces)
+    results, runs = {}, {}
+    for model in [m for m in args.models.split(",") if m]:
+        enc = encode(all_images(lfw), model, lfw, processes=args.processes)
+        results[model], runs[model] = run_model(enc, args.holdout, args.seed)
+        print_report(results[model])
+    plot(RESULTS / "dedup_lfw.png", runs)
+    rows = [{"model": m, "rank1": r["rank1"],
+             **{f"fnir_at_fpir_{p['fpir']:.0e}": p["fnir_any_rank"] for p in r["points"]},
+             "server_threshold": r["at_server_dedup_threshold"]["threshold"],
+             "fnir_at_server_threshold": r["at_server_dedup_threshold"]["fnir_any_rank"],
+             "fpir_at_server_threshold": r["at_server_dedup_threshold"]["fpir"]}
+            for m, r in results.items()]
+    (RESULTS / "dedup_lfw.json").write_text(json.dumps(
+        {"benchmark": "dedup_lfw", "comparison": rows, "models": results}, indent=2) + "\n")
+    print(f"\n{'model':>6} {'rank-1':>7} {'FNIR@1e-2':>10} {'FNIR@1e-3':>10} "
+          f"{'server t':>9} {'FNIR@t':>7} {'FPIR@t':>7}")
+    for r in rows:
+        print(f"{r['model']:>6} {r['rank1']:>7.2%} {r['fnir_at_fpir_1e-02']:>10.2%} "
+              f"{r['fnir_at_fpir_1e-03']:>10.2%} {r['server_threshold']:>9.4f} "
+              f"{r['fnir_at_server_threshold']:>7.2%} {r['fpir_at_server_threshold']:>7.2%}")
+    print(f"\nwrote {RESULTS / 'dedup_lfw.json'} and {RESULTS / 'dedup_lfw.png'}")
+
+
+def run_model(enc: Encodings, holdout: float, seed: int) -> tuple[dict, dict]:
+    s = split(enc, holdout, seed)
     ident = identification(enc, s)
     dups = gallery_duplicates(enc, s, enc.model_id)
     people = set(s["names"].tolist())
     accepted = {s["names"][r] for r in np.flatnonzero(enc.acquired)}
-    result = {"benchmark": "dedup_lfw", "index": "flat", "seed": args.seed,
-              "holdout_fraction": args.holdout, "model_id": enc.model_id,
+    result = {"benchmark": "dedup_lfw", "index": "flat", "seed": seed,
+              "holdout_fraction": holdout, "model": enc.model, "model_id": enc.model_id,
               "photos": len(enc.paths),
               "fta_by_code": dict(Counter(str(c) for c in enc.codes if c)),
               "people": len(people), "people_without_template": len(people - accepted),
@@ -195,10 +247,9 @@ def main() -> None:
               "mated_probes": len(s["mated"]), "nonmated_probes": len(s["nonmated"]),
               "rank1": ident["rank1"], "points": ident["points"], "gallery_duplicates": dups}
     result["at_server_dedup_threshold"] = at_threshold(dups["threshold"], ident["curves"])
-    plot(RESULTS / "dedup_lfw.png", ident["curves"], ident["points"], dups["threshold"])
-    (RESULTS / "dedup_lfw.json").write_text(json.dumps(result, indent=2) + "\n")
-    print_report(result)
-    print(f"\nwrote {RESULTS / 'dedup_lfw.json'} and {RESULTS / 'dedup_lfw.png'}")
+    run = {"curves": ident["curves"], "points": ident["points"],
+           "dup_threshold": dups["threshold"]}
+    return result, run
 
 
 if __name__ == "__main__":

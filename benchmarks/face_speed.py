@@ -1,22 +1,25 @@
-"""Face authentication speed: POST /v1/authenticate over HTTP vs face_recognition in-process.
+"""Face authentication speed, per model: POST /v1/authenticate over HTTP vs the raw pipeline.
 
     python benchmarks/face_speed.py                      # 40 people, 3 rounds, 20 s per load test
     python benchmarks/face_speed.py --people 10 --rounds 1 --seconds 5   # quick check
+    python benchmarks/face_speed.py --faces DIR          # the corpus elsewhere
 
-A real `authd serve` on a free loopback port, AUTHD_DATA_DIR in a temporary directory. Each of
-``--people`` LFW people (seeded sample of those with two photos the pipeline accepts) is
+For each model (`--models`, default sface then dlib), a real `authd serve` with
+AUTHD_FACE_MODEL=model on a free loopback port, AUTHD_DATA_DIR in a temporary directory. Each
+of ``--people`` LFW people (seeded sample of those with two photos both models accept) is
 enrolled with photo 1 (PUT /v1/identities/{uin}/face) and authenticated with photo 2.
 
-1. Latency, one request at a time, 1 worker: each probe is timed through HTTP (base64 JSON,
-   auth, decode, detect, quality gate, encode, compare, token, audit) and, interleaved with it
-   so both see the same machine load, in-process with face_recognition 1.3.0 (load_image_file
-   + face_locations + face_encodings + face_distance against the enrolled encoding). p50/p99
-   and the ratio HTTP / direct (goal <= 1.1).
-   A GET /v1/identities/{uin} (API key check + one DB read, no face) is timed alongside:
-   the floor of what any authenticated request costs.
-2. Throughput: authentications (decisions: 200 match + 401 no-match) per second with
-   ``--concurrency`` clients in a closed loop for ``--seconds``, against
-   `authd serve --workers 1` and `--workers 2`.
+1. Latency, one request at a time, 1 face worker: each probe is timed through HTTP (base64
+   JSON, auth, decode, detect, quality gate, encode, compare, token, audit) and, interleaved
+   with it so both see the same machine load, in this process with the raw pipeline
+   (matching.FacePipeline.extract + distance to the enrolled template, OpenCV on one thread
+   as in a worker). p50/p99 and the ratio HTTP / raw (goal <= 1.1). A GET /v1/identities/{uin}
+   (API key check + one DB read, no face) is timed alongside: the floor of any request.
+2. CPU per photo: process CPU time of FacePipeline.extract in this process, per photo, over
+   the same probes (single-threaded); the ratio sface / dlib (goal <= 0.5).
+3. Throughput: authentications (decisions: 200 match + 401 no-match) per second with
+   ``--concurrency`` clients in a closed loop for ``--seconds``, with AUTHD_FACE_WORKERS=1
+   and =2 (face worker processes, each running OpenCV single-threaded).
 
 The relaxed per-ID rate limits (AUTHD_RATE_*) are set for the benchmark only: the same few
 people authenticate thousands of times. Writes benchmarks/results/face_speed.json.
@@ -26,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import io
 import json
 import os
 import platform
@@ -46,7 +48,15 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.lfw_data import LFW, RESULTS, all_images, encode, person  # noqa: E402
+from benchmarks.lfw_data import (  # noqa: E402
+    MODELS,
+    RESULTS,
+    add_faces_argument,
+    all_images,
+    encode,
+    lfw_folder,
+    person,
+)
 
 AUTHD = Path(sys.executable).with_name("authd")
 BENCH_ENV = {
@@ -66,18 +76,22 @@ class FaceFactorMissing(RuntimeError):
 # ------------------------------------------------------------------ photos
 
 
-def choose_people(n: int, seed: int) -> list[tuple[str, bytes, bytes]]:
-    """(name, photo 1, photo 2) of n people whose two photos FacePipeline accepts."""
-    names = sorted({person(p) for p in all_images() if p.endswith("_0002.jpg")})
+def choose_people(lfw: Path, n: int, seed: int, models: list[str]
+                  ) -> list[tuple[str, bytes, bytes]]:
+    """(name, photo 1, photo 2) of n people whose two photos every model's pipeline accepts."""
+    names = sorted({person(p) for p in all_images(lfw) if p.endswith("_0002.jpg")})
     random.Random(seed).shuffle(names)  # noqa: S311 - a reproducible sample
     candidates = names[: 2 * n]
     paths = [f"images/{m}/{m}_{i:04d}.jpg" for m in candidates for i in (1, 2)]
-    enc = encode(paths)
-    ok = dict(zip(enc.paths.tolist(), enc.acquired.tolist(), strict=True))
+    ok = {p: True for p in paths}
+    for model in models:
+        enc = encode(paths, model, lfw)
+        for p, accepted in zip(enc.paths.tolist(), enc.acquired.tolist(), strict=True):
+            ok[p] = ok[p] and accepted
     chosen = [m for m in candidates
               if ok[f"images/{m}/{m}_0001.jpg"] and ok[f"images/{m}/{m}_0002.jpg"]][:n]
-    return [(m, (LFW / f"images/{m}/{m}_0001.jpg").read_bytes(),
-             (LFW / f"images/{m}/{m}_0002.jpg").read_bytes()) for m in chosen]
+    return [(m, (lfw / f"images/{m}/{m}_0001.jpg").read_bytes(),
+             (lfw / f"images/{m}/{m}_0002.jpg").read_bytes()) for m in chosen]
 
 
 # ------------------------------------------------------------------ the server
@@ -89,15 +103,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def server_env(data_dir: Path) -> dict[str, str]:
+def server_env(data_dir: Path, model: str, face_workers: int = 1) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AUTHD_")}
-    return {**env, **BENCH_ENV, "AUTHD_DATA_DIR": str(data_dir)}
+    return {**env, **BENCH_ENV, "AUTHD_DATA_DIR": str(data_dir), "AUTHD_FACE_MODEL": model,
+            "AUTHD_FACE_WORKERS": str(face_workers)}
 
 
-def init_data_dir(data_dir: Path) -> str:
+def init_data_dir(data_dir: Path, model: str) -> str:
     """`authd init`; the default relying party's key (all scopes, all factors)."""
     out = subprocess.run(  # noqa: S603 - our own CLI, fixed argv
-        [str(AUTHD), "init"], env=server_env(data_dir), capture_output=True, text=True,
+        [str(AUTHD), "init"], env=server_env(data_dir, model), capture_output=True, text=True,
         timeout=300, check=True).stdout
     match = re.search(r"authd_\S+", out)
     if not match:
@@ -106,16 +121,17 @@ def init_data_dir(data_dir: Path) -> str:
 
 
 @contextmanager
-def running_server(data_dir: Path, workers: int):  # type: ignore[no-untyped-def]
+def running_server(data_dir: Path, model: str, face_workers: int):  # type: ignore[no-untyped-def]
     port = free_port()
-    log = open(data_dir / f"serve-{workers}.log", "w")  # noqa: SIM115
+    log_path = data_dir / f"serve-{model}-{face_workers}.log"
+    log = open(log_path, "w")  # noqa: SIM115
     proc = subprocess.Popen(  # noqa: S603 - our own CLI, fixed argv
-        [str(AUTHD), "serve", "--workers", str(workers), "--port", str(port),
-         "--host", "127.0.0.1"], env=server_env(data_dir), stdout=log, stderr=subprocess.STDOUT,
+        [str(AUTHD), "serve", "--workers", "1", "--port", str(port), "--host", "127.0.0.1"],
+        env=server_env(data_dir, model, face_workers), stdout=log, stderr=subprocess.STDOUT,
         start_new_session=True)  # its own process group: stopped with its workers below
     try:
         base = f"http://127.0.0.1:{port}"
-        wait_ready(base, proc, data_dir / f"serve-{workers}.log")
+        wait_ready(base, proc, log_path)
         yield base
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
@@ -185,26 +201,40 @@ def check_face_factor(client, uin: str, photo: bytes) -> None:  # type: ignore[n
             f"POST /v1/authenticate with a face: {r.status_code} {r.text[:300]}")
 
 
-# ------------------------------------------------------------------ direct face_recognition
+# ------------------------------------------------------------------ the raw pipeline
 
 
 class Direct:
-    """What a project without authd would run: face_recognition on the same photos."""
+    """What the server's face path costs without HTTP, auth, database or token: the same
+    FacePipeline in this process (OpenCV on one thread, as in a face worker)."""
 
-    def __init__(self, photos: list[tuple[str, str, bytes]], enroll_photos: dict[str, bytes]):
-        import face_recognition  # benchmark-only: the service goes through matching.encoder
+    def __init__(self, model: str, photos: list[tuple[str, str, bytes]],
+                 enroll_photos: dict[str, bytes]):
+        from benchmarks.lfw_data import pipeline_of
+        from matching.templates import distance
 
-        self.fr = face_recognition
-        self.enrolled = {uin: self._encoding(enroll_photos[uin]) for uin, _, _ in photos}
+        if model == "sface":
+            import cv2
 
-    def _encoding(self, data: bytes) -> np.ndarray:
-        image = self.fr.load_image_file(io.BytesIO(data))
-        boxes = self.fr.face_locations(image)
-        return self.fr.face_encodings(image, boxes[:1])[0]
+            cv2.setNumThreads(1)
+        self.pipeline, self.distance = pipeline_of(model), distance
+        self.pipeline.encoder.load()
+        self.enrolled = {uin: self.pipeline.extract(enroll_photos[uin]) for uin, _, _ in photos}
+        self.threshold = {"sface": 1.1287, "dlib": 0.6}[model]  # customary, as in lfw_verify
 
     def verify(self, uin: str, data: bytes) -> bool:
-        distance = self.fr.face_distance([self.enrolled[uin]], self._encoding(data))[0]
-        return bool(distance < 0.6)
+        return self.distance(self.enrolled[uin], self.pipeline.extract(data)) < self.threshold
+
+    def cpu_per_photo(self, photos: list[bytes], rounds: int) -> dict:
+        """Process CPU seconds of extract per photo (this process is single-threaded here)."""
+        cpu = []
+        for _ in range(rounds):
+            for data in photos:
+                t = time.process_time()
+                self.pipeline.extract(data)
+                cpu.append((time.process_time() - t) * 1e3)
+        return {"photos": len(cpu), **{k.replace("_ms", "_cpu_ms"): v
+                                       for k, v in percentiles(cpu).items() if k != "n"}}
 
 
 # ------------------------------------------------------------------ measurements
@@ -240,7 +270,7 @@ def latency(base: str, key: str, people: list[tuple[str, str, bytes]], direct: D
                 floor_ms.append((time.perf_counter() - t) * 1e3)
     http, dr = percentiles(http_ms), percentiles(direct_ms)
     return {"http": {**http, "accepted": statuses.count(200)},
-            "direct_face_recognition": {**dr, "accepted": direct_ok},
+            "direct_pipeline": {**dr, "accepted": direct_ok},
             "service_floor_get_identity": percentiles(floor_ms),
             "ratio_p50": http["p50_ms"] / dr["p50_ms"], "ratio_p99": http["p99_ms"] / dr["p99_ms"],
             "goal_ratio": 1.1}
@@ -285,54 +315,80 @@ def throughput(base: str, key: str, people: list[tuple[str, str, bytes]], concur
 
 
 def run(args: argparse.Namespace) -> dict:
-    import httpx
-
-    photos = choose_people(args.people, args.seed)
+    models = [m for m in args.models.split(",") if m]
+    photos = choose_people(lfw_folder(args.faces), args.people, args.seed, models)
     result: dict = {"benchmark": "face_speed", "people": len(photos), "rounds": args.rounds,
                     "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                                "load_average_start": os.getloadavg()}}
-    with tempfile.TemporaryDirectory(prefix="authd-speed-") as tmp:
+                                "load_average_start": os.getloadavg()},
+                    "models": {}}
+    for model in models:
+        result["models"][model] = run_model(model, photos, args)
+    cpu = {m: r["cpu_per_photo"]["mean_cpu_ms"] for m, r in result["models"].items()}
+    if "sface" in cpu and "dlib" in cpu:
+        result["cpu_ratio_sface_to_dlib"] = cpu["sface"] / cpu["dlib"]
+        result["goal_cpu_ratio"] = 0.5
+    return result
+
+
+def run_model(model: str, photos: list[tuple[str, bytes, bytes]],
+              args: argparse.Namespace) -> dict:
+    import httpx
+
+    out: dict = {"model": model}
+    with tempfile.TemporaryDirectory(prefix=f"authd-speed-{model}-") as tmp:
         data_dir = Path(tmp)
-        key = init_data_dir(data_dir)
-        with running_server(data_dir, 1) as base:
+        key = init_data_dir(data_dir, model)
+        with running_server(data_dir, model, 1) as base:
             with httpx.Client(base_url=base, headers={"authorization": f"Bearer {key}"},
                               timeout=120) as client:
                 people = enroll(client, photos)
                 check_face_factor(client, people[0][0], people[0][2])
             firsts = {uin: next(f for n, f, _ in photos if n == name) for uin, name, _ in people}
-            result["enrolled"] = len(people)
-            result["latency_1_worker"] = latency(base, key, people, Direct(people, firsts),
-                                                 args.rounds)
-            result["throughput"] = {"1": throughput(base, key, people, args.concurrency,
-                                                    args.seconds)}
-        with running_server(data_dir, 2) as base:
-            result["throughput"]["2"] = throughput(base, key, people, args.concurrency,
-                                                   args.seconds)
-    return result
+            direct = Direct(model, people, firsts)
+            out["enrolled"] = len(people)
+            out["latency_1_face_worker"] = latency(base, key, people, direct, args.rounds)
+            out["cpu_per_photo"] = direct.cpu_per_photo([p for _, _, p in people], 1)
+            out["throughput"] = {"1": throughput(base, key, people, args.concurrency,
+                                                 args.seconds)}
+        with running_server(data_dir, model, 2) as base:
+            out["throughput"]["2"] = throughput(base, key, people, args.concurrency,
+                                                args.seconds)
+    return out
 
 
 def print_report(r: dict) -> None:
-    lat = r["latency_1_worker"]
-    print(f"\n{r['enrolled']} people enrolled, {lat['http']['n']} authentications each way "
-          f"(load average at start {r['machine']['load_average_start'][0]:.1f})")
-    print(f"{'':28} {'p50 ms':>8} {'p99 ms':>8} {'mean ms':>8} {'accepted':>9}")
-    for name, s in (("HTTP POST /v1/authenticate", lat["http"]),
-                    ("face_recognition direct", lat["direct_face_recognition"])):
-        print(f"{name:28} {s['p50_ms']:>8.1f} {s['p99_ms']:>8.1f} {s['mean_ms']:>8.1f} "
-              f"{s['accepted']:>9}")
-    f = lat["service_floor_get_identity"]
-    print(f"{'GET /v1/identities/{uin}':28} {f['p50_ms']:>8.1f} {f['p99_ms']:>8.1f} "
-          f"{f['mean_ms']:>8.1f}   (API key + DB read, no face: the HTTP floor)")
-    print(f"ratio HTTP/direct: p50 {lat['ratio_p50']:.3f}, p99 {lat['ratio_p99']:.3f} "
-          f"(goal <= {lat['goal_ratio']})")
-    for workers, t in r["throughput"].items():
-        print(f"workers={workers}: {t['auth_per_s']:.2f} authentications/s (decisions; "
-              f"{t['accepted_per_s']:.2f} accepted/s) with {t['concurrency']} clients "
-              f"over {t['seconds']:.0f}s, statuses {t['by_status']}")
+    print(f"\n{r['people']} people (load average at start "
+          f"{r['machine']['load_average_start'][0]:.1f})")
+    for model, m in r["models"].items():
+        lat = m["latency_1_face_worker"]
+        print(f"\n== {model}: {m['enrolled']} enrolled, {lat['http']['n']} authentications "
+              f"each way ==")
+        print(f"{'':28} {'p50 ms':>8} {'p99 ms':>8} {'mean ms':>8} {'accepted':>9}")
+        for name, s in (("HTTP POST /v1/authenticate", lat["http"]),
+                        ("raw pipeline in-process", lat["direct_pipeline"])):
+            print(f"{name:28} {s['p50_ms']:>8.1f} {s['p99_ms']:>8.1f} {s['mean_ms']:>8.1f} "
+                  f"{s['accepted']:>9}")
+        f = lat["service_floor_get_identity"]
+        print(f"{'GET /v1/identities/{uin}':28} {f['p50_ms']:>8.1f} {f['p99_ms']:>8.1f} "
+              f"{f['mean_ms']:>8.1f}   (API key + DB read, no face: the HTTP floor)")
+        print(f"ratio HTTP/raw: p50 {lat['ratio_p50']:.3f}, p99 {lat['ratio_p99']:.3f} "
+              f"(goal <= {lat['goal_ratio']})")
+        c = m["cpu_per_photo"]
+        print(f"CPU per photo (extract, 1 thread): mean {c['mean_cpu_ms']:.1f} ms, "
+              f"p50 {c['p50_cpu_ms']:.1f} ms over {c['photos']} photos")
+        for workers, t in m["throughput"].items():
+            print(f"face workers={workers}: {t['auth_per_s']:.2f} authentications/s "
+                  f"({t['accepted_per_s']:.2f} accepted/s) with {t['concurrency']} clients over "
+                  f"{t['seconds']:.0f}s, statuses {t['by_status']}")
+    if "cpu_ratio_sface_to_dlib" in r:
+        print(f"\nCPU per photo sface / dlib: {r['cpu_ratio_sface_to_dlib']:.3f} "
+              f"(goal <= {r['goal_cpu_ratio']})")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    add_faces_argument(ap)
+    ap.add_argument("--models", default=",".join(MODELS), help="comma-separated, in order")
     ap.add_argument("--people", type=int, default=40)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--concurrency", type=int, default=4)

@@ -1,11 +1,13 @@
-"""LFW verification through the server's own face pipeline, and the threshold calibration.
+"""LFW verification through the server's own face pipeline, both models, and the calibration.
 
-    python benchmarks/lfw_verify.py              # all 6,165 photos (~10-25 min on 2 cores, cached)
+    python benchmarks/lfw_verify.py              # all 6,165 photos, sface and dlib (cached)
     python benchmarks/lfw_verify.py --limit 40   # 40 pairs per fold: a quick check
+    python benchmarks/lfw_verify.py --faces DIR  # the corpus elsewhere (default ../shared/...)
 
-Every photo goes through FacePipeline.extract on its file bytes (decode, HOG detection, the
-quality gate, dlib ResNet), exactly as POST /v1/authenticate does. A refused photo (a failure
-to acquire, FTA) is counted by its error code, never dropped.
+Every photo goes through FacePipeline.extract on its file bytes (decode, detection, the
+quality gate, the encoder), exactly as POST /v1/authenticate does, once per model: `sface`
+(YuNet + SFace, the default) and `dlib` (HOG + ResNet, the baseline). A refused photo (a
+failure to acquire, FTA) is counted by its error code, never dropped.
 
 1. The pairs.txt protocol (View 2 folds 1-5, 300 matched + 300 mismatched each): per fold,
    the accuracy at the threshold that maximises accuracy on the other 4 folds; reported (a)
@@ -14,8 +16,11 @@ to acquire, FTA) is counted by its error code, never dropped.
 2. Calibration: every cross-identity pair of acquired photos (~18M) is an impostor pair and
    every same-identity pair a genuine one. For each FMR target with at least 10/FMR impostor
    pairs: threshold = the largest distance t with #(impostor distance < t) <= FMR x M, and
-   FNMR = fraction of genuine distances >= t. Written to matching/data/calibration.json,
-   which the server reads with matching.calibration.load_calibration.
+   FNMR = fraction of genuine distances >= t. The entries of the models named by
+   `--calibrate` (default: sface) are written into matching/data/calibration.json, which the
+   server reads with matching.calibration.load_calibration; the other entries are kept as
+   they are (dlib's points are those measured before SFace came). SFace's distances are
+   between unit vectors, so each point also gives its cosine similarity (1 - d^2 / 2).
 
 Writes benchmarks/results/lfw_verify.json and lfw_det.png (a --limit run writes
 lfw_verify.limit<N>.json / lfw_det.limit<N>.png and leaves the calibration file alone).
@@ -37,12 +42,15 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.lfw_data import (  # noqa: E402
+    MODELS,
     RESULTS,
     ROOT,
     Encodings,
     Pair,
+    add_faces_argument,
     all_images,
     encode,
+    lfw_folder,
     person,
     read_pairs,
 )
@@ -54,7 +62,15 @@ CALIBRATION_FMRS = tuple(float(f"{m}e{e}") for e in range(-6, -2) for m in (1, 2
 PROTOCOL_FARS = (1e-2, 1e-3)
 # dlib's published LFW accuracy of dlib_face_recognition_resnet_model_v1 (10-fold View 2).
 DLIB_REFERENCE = {"100_jitters": 99.38, "1_jitter": 99.13}
-FACE_RECOGNITION_TOLERANCE = 0.6  # face_recognition's default compare_faces tolerance
+# Each model's customary "same person" threshold, as a distance: face_recognition's default
+# compare_faces tolerance; OpenCV Zoo's SFace cosine threshold 0.363 (d = sqrt(2 - 2 cos)).
+CUSTOMARY = {"dlib": (0.6, "face_recognition's tolerance 0.6"),
+             "sface": (round(math.sqrt(2 - 2 * 0.363), 6), "OpenCV Zoo's cosine 0.363")}
+
+
+def cosine_of(distance: float) -> float:
+    """The cosine similarity of two unit vectors this Euclidean distance apart."""
+    return 1.0 - distance * distance / 2.0
 
 
 # ------------------------------------------------------------------ operating points
@@ -114,6 +130,7 @@ def pair_distances(pairs: list[Pair], enc: Encodings) -> tuple[np.ndarray, list[
 
 
 def protocol(pairs: list[Pair], enc: Encodings) -> dict:
+    customary = CUSTOMARY[enc.model][0]
     d, refusals = pair_distances(pairs, enc)
     fold = np.array([p.fold for p in pairs])
     genuine = np.array([p.genuine for p in pairs])
@@ -132,7 +149,7 @@ def protocol(pairs: list[Pair], enc: Encodings) -> dict:
         "folds": folds,
         "accuracy_fta_as_error": _summary(acc_a),
         "accuracy_acquired": _summary(acc_b),
-        "gap_to_dlib_pp": {
+        "gap_to_dlib_published_pp": {
             name: {"fta_as_error": round(acc_a.mean() * 100 - ref, 3),
                    "acquired": round(acc_b.mean() * 100 - ref, 3)}
             for name, ref in DLIB_REFERENCE.items()},
@@ -140,7 +157,7 @@ def protocol(pairs: list[Pair], enc: Encodings) -> dict:
                        for far in PROTOCOL_FARS],
         "far_resolution": 1 / max(len(imp_sorted), 1),
         "eer": eer(gen_sorted, imp_sorted)[0] if len(gen_sorted) and len(imp_sorted) else None,
-        "at_tolerance_0.6": _at_threshold(FACE_RECOGNITION_TOLERANCE, d, genuine, ok),
+        "at_customary_threshold": _at_threshold(customary, d, genuine, ok),
     }
 
 
@@ -231,7 +248,7 @@ def calibration_points(gen_sorted: np.ndarray, owners: np.ndarray,
 
 def calibration_file(enc: Encodings, n_gen: int, n_imp: int, points: list[dict]) -> dict:
     n_people = len({person(p) for p in enc.paths})
-    return {
+    entry = {
         "model_id": enc.model_id,
         "model_version": enc.model_version,
         "source": "benchmarks/lfw_verify.py",
@@ -241,6 +258,12 @@ def calibration_file(enc: Encodings, n_gen: int, n_imp: int, points: list[dict])
         "impostor_pairs": n_imp,
         "points": [{k: p[k] for k in ("fmr", "threshold", "fnmr")} for p in points],
     }
+    if enc.model == "sface":
+        entry["distance"] = ("Euclidean distance of L2-normalised SFace features; cosine "
+                             "similarity = 1 - distance^2 / 2 (accept if cosine >= it)")
+        for point, p in zip(entry["points"], points, strict=True):
+            point["cosine"] = round(cosine_of(p["threshold"]), 6)
+    return entry
 
 
 # ------------------------------------------------------------------ plot
@@ -248,50 +271,56 @@ def calibration_file(enc: Encodings, n_gen: int, n_imp: int, points: list[dict])
 
 def det_curve(gen_sorted: np.ndarray, imp_sorted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     ks = np.unique(np.geomspace(1, len(imp_sorted) - 1, 400).astype(int))
-    grid = np.unique(np.concatenate([imp_sorted[ks], np.linspace(0.2, 1.0, 400)]))
+    span = np.linspace(float(gen_sorted[0]), float(imp_sorted[-1]), 400)
+    grid = np.unique(np.concatenate([imp_sorted[ks], span]))
     fmr = np.searchsorted(imp_sorted, grid, side="left") / len(imp_sorted)
     fnmr = 1 - np.searchsorted(gen_sorted, grid, side="left") / len(gen_sorted)
     keep = (fmr > 0) & (fnmr > 0)
     return fmr[keep], fnmr[keep]
 
 
-def plot(path: Path, curves: dict[str, tuple[np.ndarray, np.ndarray]], points: list[dict],
-         gen_sorted: np.ndarray, imp_sorted: np.ndarray) -> None:
+def plot(path: Path, runs: dict[str, dict]) -> None:
+    """DET of every model (all pairs and pairs.txt) and each model's distance histogram."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (det, hist) = plt.subplots(1, 2, figsize=(13, 5.2))
-    plotted = 0
-    for label, (gen, imp) in curves.items():
-        fmr, fnmr = det_curve(gen, imp) if len(gen) > 1 and len(imp) > 1 else ([], [])
-        if len(fmr):
-            det.plot(fmr, fnmr, label=label)
-            plotted += 1
-    det.scatter([p["fmr_measured"] for p in points], [p["fnmr"] for p in points],
-                color="k", zorder=3, s=18, label="calibration points")
-    for p in points:
-        det.annotate(f"{p['threshold']:.3f}", (p["fmr_measured"], p["fnmr"]),
-                     textcoords="offset points", xytext=(4, 4), fontsize=8)
-    if plotted:  # a tiny --limit run may have no curve to draw
-        det.set(xscale="log", yscale="log")
-    det.set(xlabel="false match rate (FMR)",
-            ylabel="false non-match rate (FNMR)", title="DET: dlib ResNet v1 via FacePipeline, LFW")
+    fig, axes = plt.subplots(1, 1 + len(runs), figsize=(6.5 * (1 + len(runs)), 5.2))
+    det = axes[0]
+    for model, run in runs.items():
+        for label, (gen, imp) in run["curves"].items():
+            fmr, fnmr = det_curve(gen, imp) if len(gen) > 1 and len(imp) > 1 else ([], [])
+            if len(fmr):
+                det.plot(fmr, fnmr, label=f"{model}: {label}")
+        points = run["points"]
+        det.scatter([p["fmr_measured"] for p in points], [p["fnmr"] for p in points],
+                    s=14, zorder=3, label=f"{model}: calibration points")
+    det.set(xscale="log", yscale="log", xlabel="false match rate (FMR)",
+            ylabel="false non-match rate (FNMR)", title="DET on LFW via FacePipeline")
     det.grid(True, which="both", alpha=0.3)
-    det.legend(fontsize=8)
-    bins = np.linspace(0, 1.2, 121)
-    for values, name in ((imp_sorted, "impostor"), (gen_sorted, "genuine")):
-        hist.hist(values, bins=bins, density=True, alpha=0.5, label=f"{name} ({len(values):,})")
-    for p in points:
-        hist.axvline(p["threshold"], color="k", lw=0.7, ls=":")
-    hist.axvline(FACE_RECOGNITION_TOLERANCE, color="r", lw=0.8, label="0.6 (face_recognition)")
-    hist.set(yscale="log", xlabel="Euclidean distance", ylabel="density",
-             title="all pairs of acquired photos (dotted: calibrated thresholds)")
-    hist.legend(fontsize=8)
+    det.legend(fontsize=7)
+    for hist, (model, run) in zip(axes[1:], runs.items(), strict=True):
+        _histogram(hist, model, run)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def _histogram(hist, model: str, run: dict) -> None:  # type: ignore[no-untyped-def]
+    gen, imp = run["all_pairs"]
+    if not len(gen) or not len(imp):
+        return
+    bins = np.linspace(0, float(max(gen[-1], imp[-1])) * 1.02, 121)
+    for values, name in ((imp, "impostor"), (gen, "genuine")):
+        hist.hist(values, bins=bins, density=True, alpha=0.5, label=f"{name} ({len(values):,})")
+    for p in run["points"]:
+        hist.axvline(p["threshold"], color="k", lw=0.7, ls=":")
+    value, label = CUSTOMARY[model]
+    hist.axvline(value, color="r", lw=0.8, label=label)
+    hist.set(yscale="log", xlabel="Euclidean distance", ylabel="density",
+             title=f"{model}: all pairs of acquired photos (dotted: calibrated)")
+    hist.legend(fontsize=8)
 
 
 # ------------------------------------------------------------------ report
@@ -301,10 +330,11 @@ def fta_by_code(enc: Encodings) -> dict[str, int]:
     return dict(Counter(str(c) for c in enc.codes if c))
 
 
-def print_report(result: dict) -> None:
+def print_report(model: str, result: dict) -> None:
     proto, cal = result["protocol"], result["calibration"]
-    print(f"\nphotos {result['photos']}, acquired {result['photos_acquired']}, "
-          f"FTA by code {result['fta_by_code']}")
+    print(f"\n== {model} ({result['model_id']} {result['model_version']}) ==")
+    print(f"photos {result['photos']}, acquired {result['photos_acquired']}, refused "
+          f"{result['photos_refused_pct']:.2f}%, FTA by code {result['fta_by_code']}")
     print(f"pairs.txt: {proto['pairs']} pairs, {proto['pairs_with_fta']} with an FTA "
           f"{proto['pairs_with_fta_by_code']}")
     print(f"{'fold':>4} {'threshold':>9} {'acc (FTA=error)':>16} {'acc (acquired)':>15}")
@@ -313,24 +343,49 @@ def print_report(result: dict) -> None:
               f"{f['accuracy_acquired']:>15.2%}")
     for key in ("accuracy_fta_as_error", "accuracy_acquired"):
         s = proto[key]
-        gaps = ", ".join(f"{g[key.split('_', 1)[1]]:+.2f} pp vs {n}"
-                         for n, g in proto["gap_to_dlib_pp"].items())
-        print(f"mean {key:>22}: {s['mean']:.2%} +/- {s['std']:.2%} (sd)  [{gaps}]")
+        print(f"mean {key:>22}: {s['mean']:.2%} +/- {s['std']:.2%} (sd)")
     for t in proto["tar_at_far"]:
         if t.get("supported", True):
             print(f"TAR @ FAR {t['far']:.0e}: {t['tar_acquired']:.2%} acquired, "
                   f"{t['tar_fta_as_reject']:.2%} FTA as reject (t={t['threshold']:.4f}, "
                   f"{t['impostors_accepted']} impostors accepted)")
-    print(f"EER {proto['eer']:.2%}; at 0.6: {proto['at_tolerance_0.6']}")
-    print(f"\ncalibration: {cal['genuine_pairs']:,} genuine, {cal['impostor_pairs']:,} impostor")
-    print(f"{'FMR':>8} {'threshold':>10} {'FNMR':>8} {'FNMR/person':>12} {'measured FMR':>13} "
-          f"{'accepted':>9}")
+    print(f"EER {proto['eer']:.2%}; at {CUSTOMARY[model][1]}: {proto['at_customary_threshold']}")
+    print(f"calibration: {cal['genuine_pairs']:,} genuine, {cal['impostor_pairs']:,} impostor "
+          f"(largest person's share of genuine pairs: "
+          f"{cal['largest_person_share_of_genuine_pairs']:.0%})")
+    print(f"{'FMR':>8} {'threshold':>10} {'cosine':>8} {'FNMR':>8} {'FNMR/person':>12} "
+          f"{'measured FMR':>13} {'accepted':>9}")
     for p in cal["points"]:
-        print(f"{p['fmr']:>8.0e} {p['threshold']:>10.6f} {p['fnmr']:>8.2%} "
+        cosine = f"{cosine_of(p['threshold']):>8.4f}" if model == "sface" else f"{'':>8}"
+        print(f"{p['fmr']:>8.0e} {p['threshold']:>10.6f} {cosine} {p['fnmr']:>8.2%} "
               f"{p['fnmr_person_weighted']:>12.2%} {p['fmr_measured']:>13.2e} "
               f"{p['impostors_accepted']:>9}")
-    print(f"(largest person's share of genuine pairs: "
-          f"{cal['largest_person_share_of_genuine_pairs']:.0%})")
+
+
+def comparison(results: dict[str, dict]) -> list[dict]:
+    rows = []
+    for model, r in results.items():
+        proto = r["protocol"]
+        tar = {f"{t['far']:.0e}": t.get("tar_fta_as_reject") for t in proto["tar_at_far"]}
+        rows.append({"model": model, "photos_refused_pct": r["photos_refused_pct"],
+                     "accuracy_fta_as_error": proto["accuracy_fta_as_error"]["mean"],
+                     "accuracy_acquired": proto["accuracy_acquired"]["mean"],
+                     "tar_at_far_1e-3_fta_as_reject": tar.get("1e-03"),
+                     "tar_at_far_1e-2_fta_as_reject": tar.get("1e-02"),
+                     "eer_all_pairs": r["calibration"]["eer"],
+                     "fta_by_code": r["fta_by_code"]})
+    return rows
+
+
+def print_comparison(rows: list[dict]) -> None:
+    print(f"\n{'model':>6} {'refused':>8} {'acc FTA=err':>12} {'acc acquired':>13} "
+          f"{'TAR@1e-3':>9} {'TAR@1e-2':>9} {'EER all':>8}  refusals")
+    for r in rows:
+        print(f"{r['model']:>6} {r['photos_refused_pct']:>7.2f}% "
+              f"{r['accuracy_fta_as_error']:>12.2%} {r['accuracy_acquired']:>13.2%} "
+              f"{r['tar_at_far_1e-3_fta_as_reject'] or 0:>9.2%} "
+              f"{r['tar_at_far_1e-2_fta_as_reject'] or 0:>9.2%} {r['eer_all_pairs'] or 0:>8.3%}"
+              f"  {r['fta_by_code']}")
 
 
 def limited(pairs: list[Pair], per_fold: int) -> list[Pair]:
@@ -344,25 +399,36 @@ def limited(pairs: list[Pair], per_fold: int) -> list[Pair]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    add_faces_argument(ap)
     ap.add_argument("--limit", type=int, help="pairs per fold (quick check; no calibration file)")
     ap.add_argument("--processes", type=int, default=2)
+    ap.add_argument("--models", default=",".join(MODELS), help="comma-separated, in order")
+    ap.add_argument("--calibrate", default="sface",
+                    help="models whose calibration entry this run writes (comma-separated; "
+                         "'' for none); the other entries stay as they are")
     args = ap.parse_args()
-    pairs = read_pairs()
+    lfw = lfw_folder(args.faces)
+    pairs = read_pairs(lfw)
     if args.limit:
         pairs = limited(pairs, args.limit)
         images = sorted({p.a for p in pairs} | {p.b for p in pairs})
     else:
-        images = all_images()
-    t0 = time.perf_counter()
-    enc = encode(images, processes=args.processes)
-    encode_s = time.perf_counter() - t0
-    result = evaluate(pairs, enc, args.limit)
-    result["seconds"] = {"encode_or_load": round(encode_s, 1),
-                         "evaluate": round(time.perf_counter() - t0 - encode_s, 1)}
-    write(result, enc, args.limit)
+        images = all_images(lfw)
+    results, runs = {}, {}
+    for model in [m for m in args.models.split(",") if m]:
+        t0 = time.perf_counter()
+        enc = encode(images, model, lfw, processes=args.processes)
+        encode_s = time.perf_counter() - t0
+        results[model], runs[model] = evaluate(pairs, enc, args.limit)
+        results[model]["seconds"] = {"encode_or_load": round(encode_s, 1),
+                                     "evaluate": round(time.perf_counter() - t0 - encode_s, 1)}
+    suffix = f".limit{args.limit}" if args.limit else ""
+    plot(RESULTS / f"lfw_det{suffix}.png", runs)
+    calibrate = [] if args.limit else [m for m in args.calibrate.split(",") if m in results]
+    write(results, suffix, calibrate)
 
 
-def evaluate(pairs: list[Pair], enc: Encodings, limit: int | None) -> dict:
+def evaluate(pairs: list[Pair], enc: Encodings, limit: int | None) -> tuple[dict, dict]:
     acquired = enc.subset(enc.acquired)
     gen_all, owners, imp_all = all_pair_distances(acquired)
     points = calibration_points(gen_all, owners, imp_all)
@@ -371,45 +437,62 @@ def evaluate(pairs: list[Pair], enc: Encodings, limit: int | None) -> dict:
     genuine = np.array([p.genuine for p in pairs])
     ok = ~np.isnan(d)
     proto_sorted = (np.sort(d[ok & genuine]), np.sort(d[ok & ~genuine]))
-    suffix = f".limit{limit}" if limit else ""
-    plot(RESULTS / f"lfw_det{suffix}.png",
-         {f"pairs.txt ({len(pairs):,} pairs)": proto_sorted,
-          f"all pairs ({len(imp_all):,} impostor)": (gen_all, imp_all)},
-         points, gen_all, imp_all)
+    run = {"curves": {f"pairs.txt ({len(pairs):,})": proto_sorted,
+                      f"all pairs ({len(imp_all):,} impostor)": (gen_all, imp_all)},
+           "points": points, "all_pairs": (gen_all, imp_all)}
+    refused = len(enc.paths) - int(enc.acquired.sum())
+    customary = CUSTOMARY[enc.model][0]
     return {
-        "benchmark": "lfw_verify", "limit_pairs_per_fold": limit,
+        "benchmark": "lfw_verify", "limit_pairs_per_fold": limit, "model": enc.model,
         "model_id": enc.model_id, "model_version": enc.model_version,
-        "pipeline": "matching.pipeline.FacePipeline(DlibEncoder(), PipelineSettings())",
+        "pipeline": f"FacePipeline(load_encoder({enc.model!r}), "
+                    f"PipelineSettings(model={enc.model!r}))",
         "machine": {"python": platform.python_version(), "platform": platform.platform()},
         "photos": len(enc.paths), "photos_acquired": int(enc.acquired.sum()),
+        "photos_refused_pct": 100.0 * refused / max(len(enc.paths), 1),
         "fta_by_code": fta_by_code(enc),
         "multi_face_photos_acquired": int((enc.faces_found > 1).sum()),
         "protocol": protocol(pairs, enc),
-        "dlib_reference_accuracy_pct": DLIB_REFERENCE,
+        "dlib_reference_accuracy_pct": DLIB_REFERENCE if enc.model == "dlib" else None,
         "calibration": {"genuine_pairs": len(gen_all), "impostor_pairs": len(imp_all),
                         "people_with_genuine_pairs": int((np.bincount(owners) > 0).sum()),
                         "largest_person_share_of_genuine_pairs":
                             float(largest / max(len(owners), 1)),
                         "eer": eer(gen_all, imp_all)[0] if len(gen_all) > 1 else None,
-                        "fmr_at_0.6": rate_below(imp_all, FACE_RECOGNITION_TOLERANCE),
-                        "fnmr_at_0.6": 1 - rate_below(gen_all, FACE_RECOGNITION_TOLERANCE),
+                        "customary_threshold": customary,
+                        "fmr_at_customary": rate_below(imp_all, customary),
+                        "fnmr_at_customary": 1 - rate_below(gen_all, customary),
                         "points": points,
                         "file": calibration_file(acquired, len(gen_all), len(imp_all), points)},
-    }
+    }, run
 
 
-def write(result: dict, enc: Encodings, limit: int | None) -> None:
-    suffix = f".limit{limit}" if limit else ""
+def write(results: dict[str, dict], suffix: str, calibrate: list[str]) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / f"lfw_verify{suffix}.json"
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print_report(result)
-    if limit:
-        print(f"\nwrote {out} (a --limit run: {CALIBRATION} left unchanged)")
+    rows = comparison(results)
+    out.write_text(json.dumps({"benchmark": "lfw_verify", "comparison": rows,
+                               "models": results}, indent=2) + "\n")
+    for model, result in results.items():
+        print_report(model, result)
+    print_comparison(rows)
+    if not calibrate:
+        print(f"\nwrote {out} and lfw_det{suffix}.png (calibration file left unchanged)")
         return
-    CALIBRATION.parent.mkdir(parents=True, exist_ok=True)
-    CALIBRATION.write_text(json.dumps(result["calibration"]["file"], indent=2) + "\n")
-    print(f"\nwrote {out}, {RESULTS / 'lfw_det.png'} and {CALIBRATION}")
+    entries = calibration_entries(CALIBRATION)
+    for model in calibrate:
+        entry = results[model]["calibration"]["file"]
+        entries[entry["model_id"]] = entry
+    CALIBRATION.write_text(json.dumps({"models": entries}, indent=2) + "\n")
+    print(f"\nwrote {out}, lfw_det.png and {CALIBRATION} (entries of {', '.join(calibrate)})")
+
+
+def calibration_entries(path: Path) -> dict[str, dict]:
+    """The file's entries by model id (a single-model file of before is one entry)."""
+    if not path.exists():
+        return {}
+    data = json.loads(path.read_text())
+    return dict(data["models"]) if "models" in data else {data["model_id"]: data}
 
 
 if __name__ == "__main__":

@@ -44,7 +44,7 @@ class FacePipeline:
         small, scale = self.detection_copy(rgb)
         found = self.encoder.detect(small)
         faces = found if scale == 1.0 else [f.scaled(1.0 / scale, rgb.shape) for f in found]
-        face, counted = choose_face(faces, self.settings.quality)
+        face, counted = choose_face(faces, self.settings.quality, rgb.shape)
         report = check_face(rgb, face, counted, self.settings.quality)
         if self.encoder.aligns_on_detection_copy:
             vector = self.encoder.encode(small, found[faces.index(face)])

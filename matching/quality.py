@@ -3,7 +3,8 @@
 Pure numpy on the decoded RGB image and the detector's faces (original-image pixels). Each
 failed check raises the MatchingError a counter clerk can act on, in this order:
 face_not_found, multiple_faces, face_too_small, face_pose, image_too_dark,
-image_overexposed, image_blurry.
+image_overexposed, image_blurry. Two comparable faces are refused unless one of them is at
+the centre of the photo, where the camera points.
 
 The detection score and the pose need what YuNet reports (a score, five landmarks); with
 dlib's HOG detector, which reports neither, those two checks are skipped. The defaults were
@@ -40,11 +41,12 @@ _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 @dataclass(frozen=True)
 class QualitySettings:
     min_face_px: int = 60
-    # A second whole face with at least this share of the chosen face's area is
-    # multiple_faces. LFW's press photos often show a second face: 0.5 refuses 3.5% of them
-    # (217 of 6,165 with YuNet), 0.9 refuses 0.28% (17), and still refuses two people side
-    # by side (samples/_multi_face: 0.97).
-    multiple_face_ratio: float = 0.9
+    # A second whole face with at least this share of the largest one's area makes the
+    # subject ambiguous: multiple_faces, unless exactly one of them holds the photo's centre.
+    # LFW's press photos often show a second face (217 of 6,165 at 0.5 with YuNet), always
+    # beside a subject at the centre: none refused; two people side by side are
+    # (samples/_multi_face).
+    multiple_face_ratio: float = 0.5
     min_brightness: float = 40.0
     max_brightness: float = 220.0
     min_sharpness: float = 20.0
@@ -54,8 +56,8 @@ class QualitySettings:
     # Faces the detector scores lower are not faces (YuNet; LFW's lowest best face: 0.86).
     min_detection_score: float = 0.7
     # The nose tip's offset from the face's midline, in eye distances (`yaw`): 0 faces the
-    # camera, 0.8 is turned about 55 degrees (a three-quarter view or more; LFW: 0.2%).
-    max_yaw: float = 0.8
+    # camera, 1.0 is turned about 60 degrees, towards a profile (LFW: 7 photos, 0.11%).
+    max_yaw: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -70,18 +72,35 @@ class QualityReport:
 
 
 def assess(rgb: np.ndarray, faces: list[Face], settings: QualitySettings) -> QualityReport:
-    """Pick the largest face in ``faces`` and check it; raise the first failed check."""
-    return check_face(rgb, *choose_face(faces, settings), settings)
+    """Pick the subject's face in ``faces`` and check it; raise the first failed check."""
+    return check_face(rgb, *choose_face(faces, settings, rgb.shape), settings)
 
 
-def choose_face(faces: list[Face], settings: QualitySettings) -> tuple[Face, int]:
-    """The face to check, and how many faces were counted: of the faces scored at least
-    ``min_detection_score``, the largest one whole in the photo. A face cut by the photo's
-    edge is a bystander while a whole face is there (it is the choice only when every face
-    is cut): on LFW, 8 photos' largest face is a bystander cut by the edge."""
+def choose_face(faces: list[Face], settings: QualitySettings,
+                shape: tuple[int, ...]) -> tuple[Face, int]:
+    """The subject's face, and how many faces were counted (scored at least
+    ``min_detection_score``). A face cut by the photo's edge is a bystander while a whole face
+    is there (it is the choice only when every face is cut). Of the rest, the largest is the
+    subject, unless another is at least ``multiple_face_ratio`` of its area: then the one
+    whose box holds the photo's centre (the camera is pointed at the subject), and
+    MultipleFaces when none or several do."""
     counted = [f for f in faces if f.score is None or f.score >= settings.min_detection_score]
     whole = [f for f in counted if not f.cut]
-    return largest_face(whole or counted, settings.multiple_face_ratio), len(counted)
+    return subject(whole or counted, settings.multiple_face_ratio, shape), len(counted)
+
+
+def subject(faces: list[Face], multiple_face_ratio: float, shape: tuple[int, ...]) -> Face:
+    if not faces:
+        raise FaceNotFound()
+    ranked = sorted(faces, key=lambda f: box_area(f.box), reverse=True)
+    least = multiple_face_ratio * box_area(ranked[0].box)
+    rivals = [f for f in ranked if box_area(f.box) >= least]
+    if len(rivals) == 1:
+        return rivals[0]
+    centred = [f for f in rivals if holds_centre(f.box, shape)]
+    if len(centred) != 1:
+        raise MultipleFaces()
+    return centred[0]
 
 
 def check_face(rgb: np.ndarray, face: Face, faces_found: int,
@@ -102,15 +121,9 @@ def check_face(rgb: np.ndarray, face: Face, faces_found: int,
     return QualityReport(face.box, height, brightness, sharpness, faces_found, face.score, turn)
 
 
-def largest_face(faces: list[Face], multiple_face_ratio: float) -> Face:
-    """The largest face; MultipleFaces if another is at least ``ratio`` of its area."""
-    if not faces:
-        raise FaceNotFound()
-    ranked = sorted(faces, key=lambda f: box_area(f.box), reverse=True)
-    if len(ranked) > 1 and (box_area(ranked[1].box)
-                            >= multiple_face_ratio * box_area(ranked[0].box)):
-        raise MultipleFaces()
-    return ranked[0]
+def holds_centre(box: Box, shape: tuple[int, ...]) -> bool:
+    top, right, bottom, left = box
+    return top <= shape[0] / 2 <= bottom and left <= shape[1] / 2 <= right
 
 
 def yaw(landmarks: tuple[Point, ...]) -> float:

@@ -21,19 +21,6 @@ from tests.conftest import MASTER_KEY, bearer, make_key, photo_b64
 pytestmark = pytest.mark.slow
 
 
-def _sface_calibrated() -> bool:
-    from matching.calibration import CalibrationMissing, load_calibration
-
-    try:
-        load_calibration("sface")
-        return True
-    except CalibrationMissing:
-        return False
-
-
-# Interim, until matching/data/calibration.json calibrates SFace (face-a, issue 8).
-if not _sface_calibrated():
-    pytest.skip("SFace is not calibrated yet", allow_module_level=True)
 DLIB, SFACE = "dlib_resnet_v1", "sface"
 
 

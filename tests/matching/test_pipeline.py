@@ -79,25 +79,40 @@ def test_template_carries_model_and_quality(
     assert Template.from_bytes(t.to_bytes()) == t
 
 
-# Documented outcomes of samples/_multi_face (box areas from YuNet; HOG's in brackets):
-#   obama_and_biden.jpg  two faces of equal size, 97% [100%] (+ a third smaller) -> multiple_faces
-#   two_people.jpg       second face 97% [70%] of the first's area -> multiple_faces for sface
-#   kit_with_rose.jpg    Rose's face is 70% [48%] of Kit's, under the 0.9 ratio -> Kit's template
-@pytest.mark.parametrize("name", ["obama_and_biden.jpg", "two_people.jpg"])
+# Documented outcomes of samples/_multi_face (area of the second face / the largest, YuNet;
+# HOG's in brackets), none of the faces at the photo's centre:
+#   obama_and_biden.jpg  97% [100%] (+ a third smaller)  -> multiple_faces
+#   two_people.jpg       98% [70%]                       -> multiple_faces
+#   kit_with_rose.jpg    Rose's face 70% [48%] of Kit's  -> multiple_faces (sface); Kit (dlib)
+@pytest.mark.parametrize("name", ["obama_and_biden.jpg", "two_people.jpg", "kit_with_rose.jpg"])
 def test_two_comparable_faces_are_refused(
     pipeline: FacePipeline, photo: Photo, model: str, name: str
 ) -> None:
-    if model == "dlib" and name == "two_people.jpg":
-        pytest.skip("HOG boxes the second face at 70% of the first: under the 0.9 ratio")
+    if model == "dlib" and name == "kit_with_rose.jpg":
+        pytest.skip("HOG boxes Rose's face at 48% of Kit's: under the 0.5 ratio")
     with pytest.raises(MultipleFaces):
         pipeline.extract(photo(f"samples/_multi_face/{name}"))
 
 
-def test_smaller_second_face_is_ignored(template: TemplateOf, same: float) -> None:
+def test_smaller_second_face_is_ignored(template: TemplateOf, same: float, model: str) -> None:
+    if model == "sface":
+        pytest.skip("YuNet boxes Rose's face at 70% of Kit's: comparable, refused above")
     kit = template("samples/_multi_face/kit_with_rose.jpg")
     assert kit.quality.faces_found == 2  # type: ignore[union-attr]
     assert distance(kit, template("samples/kit_harington/john1.jpeg")) < same
     assert distance(kit, template("samples/rose_leslie/img1.jpg")) > same
+
+
+def test_a_comparable_face_beside_the_subject_at_the_centre_is_accepted(
+    pipeline: FacePipeline, photo: Photo, template: TemplateOf
+) -> None:
+    # Vin_Diesel_0001: a second whole face 74% of his (YuNet); his face holds the centre.
+    name = "lfw/images/Vin_Diesel/Vin_Diesel_0001.jpg"
+    rgb = np.asarray(opened(photo(name)))
+    t = template(name)
+    top, right, bottom, left = t.quality.face_box  # type: ignore[union-attr]
+    assert top <= rgb.shape[0] / 2 <= bottom and left <= rgb.shape[1] / 2 <= right
+    assert t.quality.faces_found == 2  # type: ignore[union-attr]
 
 
 def test_a_bystander_cut_by_the_edge_is_not_chosen(
@@ -187,7 +202,7 @@ def test_a_photo_without_a_face_is_face_not_found(pipeline: FacePipeline, photo:
 def test_turned_face_is_refused_for_its_pose(
     pipeline: FacePipeline, photo: Photo, model: str
 ) -> None:
-    # A real three-quarter-to-profile press photo (LFW; yaw 1.59 eye distances).
+    # A real near-profile press photo (LFW; yaw 1.59 eye distances, max_yaw 1.0).
     if model == "dlib":
         pytest.skip("HOG reports no landmarks: dlib's gate has no pose check")
     with pytest.raises(FacePose):

@@ -52,8 +52,19 @@ def test_comparable_second_face_is_multiple_faces(obama: np.ndarray) -> None:
     second = (600, 630, 860, 370)  # 260 x 260: 96% of the first face's area
     with pytest.raises(MultipleFaces):
         assess(obama, faces(second, OBAMA_BOX), SETTINGS)
-    smaller = (600, 600, 830, 370)  # 230 x 230: 75%, under the 0.9 ratio
+    smaller = (600, 550, 780, 370)  # 180 x 180: 46%, under the 0.5 ratio
     assert assess(obama, faces(smaller, OBAMA_BOX), SETTINGS).face_box == OBAMA_BOX
+
+
+def test_of_two_comparable_faces_the_one_at_the_centre_is_the_subject(obama: np.ndarray) -> None:
+    height, width = obama.shape[:2]
+    centred = (height // 2 - 100, width // 2 + 100, height // 2 + 100, width // 2 - 100)
+    beside = (height // 2 - 110, width - 5, height // 2 + 110, width - 225)  # larger, whole
+    report = assess(obama, faces(beside, centred), SETTINGS)
+    assert report.face_box == centred and report.faces_found == 2
+    off_centre = (centred[0] - 150, centred[1], centred[2] - 150, centred[3])
+    with pytest.raises(MultipleFaces):
+        assess(obama, faces(beside, off_centre), SETTINGS)
 
 
 def test_a_face_cut_by_the_edge_is_a_bystander(obama: np.ndarray) -> None:

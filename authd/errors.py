@@ -1,4 +1,9 @@
-"""The authd exception tree: each class carries the code and HTTP status a client sees.
+"""The authd exception tree, and the contract every error of the three trees keeps.
+
+`ErrorContract` is what the one HTTP handler (authd/http/handlers.py) renders, whichever tree
+an error comes from: authd's `AuthdError`, matching's `MatchingError` or keys' `KeysError`
+(keys and matching cannot import authd, so each tree writes the same attributes and the
+contract is structural; tests/test_errors_contract.py checks every class of the three).
 
 Messages are written for the counter clerk or the integrator; they never carry secrets,
 OTPs, images, templates or unmasked identifiers.
@@ -6,15 +11,47 @@ OTPs, images, templates or unmasked identifiers.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any, Protocol, runtime_checkable
+
+NOTHING: Mapping[str, Any] = MappingProxyType({})
+
+
+@runtime_checkable
+class ErrorContract(Protocol):
+    """An error a client may be answered with.
+
+    - `code`: a lowercase word, stable, the client's key (and the console's catalogue key);
+    - `status_code`: the HTTP status, 4xx (the caller's to fix) or 5xx (ours);
+    - `message`: fixed, safe text for the client (the class's own, or a more precise one given
+      where it is raised); a 5xx is answered with "Internal error." whatever it says;
+    - `public_details`: extra fields of the error body a client may see (a dedup case's
+      candidates);
+    - `headers`: extra response headers (a 429's Retry-After);
+    - `audit_details`: what only the audit log records (a refusal's reason, a face distance),
+      never rendered.
+    """
+
+    code: str
+    status_code: int
+    message: str
+    public_details: Mapping[str, Any]
+    headers: Mapping[str, str]
+    audit_details: Mapping[str, Any]
+
 
 class AuthdError(Exception):
-    code = "internal_error"
-    status_code = 500
-    message = "Internal error."
+    code: str = "internal_error"
+    status_code: int = 500
+    message: str = "Internal error."
+    public_details: Mapping[str, Any] = NOTHING
+    headers: Mapping[str, str] = NOTHING
+    audit_details: Mapping[str, Any] = NOTHING
 
     def __init__(self, message: str | None = None) -> None:
-        super().__init__(message or self.message)
-        self.message = message or self.message
+        self.message = message or type(self).message
+        super().__init__(self.message)
 
 
 class InvalidRequest(AuthdError):
@@ -61,20 +98,18 @@ class InsufficientScope(AuthdError):
     message = "The API key lacks the scope this call needs."
 
 
-class AuthenticationFailed(AuthdError):
+class Refused(AuthdError):
+    """An authentication refused for `reason`: the one opaque `authentication_failed` 401
+    whatever the reason (unknown ID, wrong OTP, face mismatch, policy). The reason, and the
+    facts worth keeping (a face distance and threshold), go to the audit log only."""
+
     code, status_code, message = "authentication_failed", 401, "Authentication failed."
 
-
-class Refused(AuthenticationFailed):
-    """An authentication refused for `reason`: the reason goes to the audit log only.
-
-    The client sees the one opaque `authentication_failed` body whatever the reason; the
-    message never carries it.
-    """
-
-    def __init__(self, reason: str, factor: str | None = None) -> None:
+    def __init__(self, reason: str, **facts: Any) -> None:
         super().__init__()
-        self.reason, self.factor = reason, factor
+        self.reason = reason
+        self.facts: Mapping[str, Any] = MappingProxyType(facts)
+        self.audit_details = MappingProxyType({"reason": reason, **facts})
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.reason!r})"
@@ -90,5 +125,5 @@ class RateLimited(AuthdError):
     def __init__(self, retry_after: int = 1) -> None:
         super().__init__()
         self.retry_after = max(1, int(retry_after))
-        self.headers = {"Retry-After": str(self.retry_after)}
+        self.headers = MappingProxyType({"Retry-After": str(self.retry_after)})
 

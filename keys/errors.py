@@ -1,11 +1,19 @@
 """Exception tree of the ``keys`` package.
 
-Every class carries a word ``code`` and an HTTP ``status_code`` so that one handler in
-``authd/http/handlers.py`` can render them. Messages are fixed strings: they never contain key
-material, plaintext, tokens or file contents.
+Every class carries the attributes of authd's error contract (``authd.errors.ErrorContract``:
+a word ``code``, an HTTP ``status_code``, a fixed ``message``, ``public_details``, ``headers``
+and ``audit_details``), written here again because ``keys`` imports neither ``authd`` nor
+``matching``; one handler in ``authd/http/handlers.py`` renders them. Messages never contain
+key material, plaintext, tokens or file contents.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
+
+NOTHING: Mapping[str, Any] = MappingProxyType({})
 
 
 class KeysError(Exception):
@@ -13,10 +21,14 @@ class KeysError(Exception):
 
     code: str = "keys_error"
     status_code: int = 500
-    default_message: str = "key operation failed"
+    message: str = "key operation failed"
+    public_details: Mapping[str, Any] = NOTHING
+    headers: Mapping[str, str] = NOTHING
+    audit_details: Mapping[str, Any] = NOTHING
 
     def __init__(self, message: str | None = None) -> None:
-        super().__init__(message or self.default_message)
+        self.message = message or type(self).message
+        super().__init__(self.message)
 
 
 class InvalidToken(KeysError):
@@ -28,11 +40,12 @@ class InvalidToken(KeysError):
 
     code = "invalid_token"
     status_code = 401
-    default_message = "invalid token"
+    message = "invalid token"
 
     def __init__(self, reason: str = "invalid_token") -> None:
         super().__init__()
         self.reason = reason
+        self.audit_details = MappingProxyType({"reason": reason})
 
 
 class SealError(KeysError):
@@ -40,7 +53,7 @@ class SealError(KeysError):
 
     code = "template_unreadable"
     status_code = 500
-    default_message = "sealed data could not be opened"
+    message = "sealed data could not be opened"
 
 
 class KeyFileError(KeysError):
@@ -48,7 +61,7 @@ class KeyFileError(KeysError):
 
     code = "key_file_error"
     status_code = 500
-    default_message = "key file could not be read"
+    message = "key file could not be read"
 
 
 class UnknownKey(KeysError):
@@ -56,4 +69,4 @@ class UnknownKey(KeysError):
 
     code = "unknown_key"
     status_code = 404
-    default_message = "no signing key with this id"
+    message = "no signing key with this id"

@@ -3,9 +3,19 @@
 Each class carries a stable ``code`` (a word, never a number), the HTTP ``status_code`` the
 service answers with, and a default ``message`` a counter clerk can act on. Messages are
 fixed text: they never contain image bytes, pixel values or template values.
+
+The attributes are those of authd's error contract (``authd.errors.ErrorContract``: code,
+status_code, message, public_details, headers, audit_details), written here again because
+``matching`` never imports ``authd``.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
+
+NOTHING: Mapping[str, Any] = MappingProxyType({})
 
 
 class MatchingError(Exception):
@@ -14,6 +24,9 @@ class MatchingError(Exception):
     code: str = "matching_error"
     status_code: int = 422
     message: str = "The photo could not be processed. Retake the photo and try again."
+    public_details: Mapping[str, Any] = NOTHING
+    headers: Mapping[str, str] = NOTHING
+    audit_details: Mapping[str, Any] = NOTHING
 
     def __init__(self, message: str | None = None) -> None:
         self.message = message or type(self).message

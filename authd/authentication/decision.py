@@ -12,10 +12,6 @@ from authd.errors import Refused
 from authd.registry.clients import Client
 
 
-class DecisionRefused(Refused):
-    """`factor_not_allowed` (outside the relying party's policy) or `acr_too_low`."""
-
-
 @dataclass(frozen=True)
 class Policy:
     allowed_factors: frozenset[str]
@@ -36,20 +32,20 @@ RESIDENT_POLICY = Policy(frozenset({"otp"}), 1)
 
 
 def decide(results: Iterable[FactorResult], policy: Policy) -> Decision:
-    """Raises DecisionRefused unless every factor verified, is allowed, and enough distinct
-    factors did (a two-factor relying party needs face and otp)."""
-    results = list(results)
-    if not results or not all(r.ok for r in results):
-        raise DecisionRefused("factor_failed")
+    """Raises Refused unless some factor verified (`factor_failed`), each is allowed
+    (`factor_not_allowed`: outside the relying party's policy) and enough distinct factors did
+    (`acr_too_low`: a two-factor relying party needs face and otp)."""
     factors = sorted({r.factor for r in results})
+    if not factors:
+        raise Refused("factor_failed")
     if set(factors) - policy.allowed_factors:
-        raise DecisionRefused("factor_not_allowed")
+        raise Refused("factor_not_allowed")
     if len(factors) < policy.min_acr:
-        raise DecisionRefused("acr_too_low")
+        raise Refused("acr_too_low")
     return Decision(tuple(factors), len(factors))
 
 
 def admissible(presented: Iterable[str], policy: Policy) -> None:
     """The decision that would follow if every presented factor verified: checked before
     any evidence is, so an OTP is not consumed for an authentication that cannot succeed."""
-    decide([FactorResult(name, True) for name in presented], policy)
+    decide([FactorResult(name) for name in presented], policy)

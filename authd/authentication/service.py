@@ -118,7 +118,7 @@ def audited(
                 action, "failure", reason=refusal.reason, uin=trace.uin,
                 factor=attempt.factor_names,
                 detail={"txn_id": attempt.txn_id, "id_type": attempt.id_type, **trace.detail,
-                        **getattr(refusal, "detail", {})},
+                        **refusal.facts},
             ), now)
             failure = refusal
     if action == ACTION:

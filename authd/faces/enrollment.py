@@ -31,7 +31,7 @@ class PossibleDuplicate(AuthdError):
 
     def __init__(self, case_id: str, uin: str, candidates: list[dict]) -> None:
         super().__init__()
-        self.details = {"case_id": case_id, "uin": uin, "candidates": candidates}
+        self.public_details = {"case_id": case_id, "uin": uin, "candidates": candidates}
 
 
 class CaseNotFound(NotFound):

@@ -1,8 +1,10 @@
 """One JSON error shape for every error: {"error": {"code", "message", "request_id"}}.
 
-Our three exception trees (AuthdError, MatchingError, KeysError) carry `code` and
-`status_code`; validation errors name the fields at fault but never echo their values;
-anything unexpected is a 500 that says nothing of the internals.
+Our three exception trees (AuthdError, MatchingError, KeysError) keep one contract
+(authd.errors.ErrorContract): the body carries their `code`, `message` and `public_details`,
+the response their `headers`; `audit_details` are never rendered. Validation errors name the
+fields at fault but never echo their values; a 5xx, ours or unexpected, says nothing of the
+internals.
 """
 
 from __future__ import annotations
@@ -15,12 +17,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from authd.errors import AuthdError
+from authd.errors import AuthdError, ErrorContract
 from authd.logs import request_id_var
 from keys.errors import KeysError
 from matching.errors import MatchingError
 
 log = logging.getLogger("authd.http.handlers")
+
+# The roots of the three trees; typed so that mypy checks each one keeps the contract.
+TREES: tuple[type[ErrorContract], ...] = (AuthdError, MatchingError, KeysError)
 
 HTTP_CODES = {
     400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
@@ -36,15 +41,14 @@ def error_response(status: int, code: str, message: str, headers: dict | None = 
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-async def _ours(_: Request, exc: Exception) -> JSONResponse:
-    code, status = getattr(exc, "code", "error"), getattr(exc, "status_code", 500)
+async def _ours(_: Request, exc: ErrorContract) -> JSONResponse:
+    code, status = exc.code, exc.status_code
     if status >= 500:
         log.error("server-side failure", extra={"code": code})
         return error_response(status, code, "Internal error.")
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
-    headers.update(getattr(exc, "headers", None) or {})  # e.g. Retry-After on a 429
-    return error_response(status, code, str(exc.args[0]) if exc.args else code, headers,
-                          getattr(exc, "details", None))
+    headers.update(exc.headers)  # e.g. Retry-After on a 429
+    return error_response(status, code, exc.message, headers, dict(exc.public_details))
 
 
 def _where(error: dict[str, Any]) -> str:
@@ -67,8 +71,8 @@ async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
 
 
 def install(app: FastAPI) -> None:
-    for tree in (AuthdError, MatchingError, KeysError):
-        app.add_exception_handler(tree, _ours)
+    for tree in TREES:
+        app.add_exception_handler(tree, _ours)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http)  # type: ignore[arg-type]
     # Unexpected exceptions are turned into the error shape by middleware.RequestContext,

@@ -15,10 +15,10 @@ from sqlalchemy import case, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from authd.errors import Refused
 from authd.otp.transactions import (
     IssuedOtp,
     OtpPolicy,
-    OtpRefused,
     OtpStatus,
     OtpStore,
     Purpose,
@@ -67,12 +67,12 @@ class DatabaseOtpStore:
         matched = matches(self.policy.key, txn.code_hash if txn else None, txn_id, code)
         reason = unusable(_status(txn), identity_id, rp_id, purpose, now)
         if reason is not None:
-            raise OtpRefused(reason)
+            raise Refused(reason)
         assert txn is not None
         if not matched:
             txn.attempts += 1
             txn.burned = txn.attempts >= self.policy.max_attempts
-            raise OtpRefused("otp_wrong_code")
+            raise Refused("otp_wrong_code")
         txn.used_at = now
 
     def equalize(self, session: Session, txn_id: str, code: str) -> None:
@@ -202,7 +202,7 @@ class RedisOtpStore:
             identity_id, rp_id, purpose, now, int(matched), self.policy.max_attempts])
         reason = reason.decode() if isinstance(reason, bytes) else reason
         if reason != "ok":
-            raise OtpRefused(reason)
+            raise Refused(reason)
 
     def equalize(self, session: Session, txn_id: str, code: str) -> None:
         self._matches(txn_id, code)

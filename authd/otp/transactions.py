@@ -26,17 +26,11 @@ from typing import Literal, Protocol
 
 from sqlalchemy.orm import Session
 
-from authd.errors import Refused
 from keys import constant_time_equals, hash_secret
 
 Purpose = Literal["auth", "resident"]
 CODE_DIGITS = 6
 NO_HASH = "0" * 64
-
-
-class OtpRefused(Refused):
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason, factor="otp")
 
 
 @dataclass(frozen=True)
@@ -90,7 +84,7 @@ class OtpStore(Protocol):
 
     def verify(self, session: Session, txn_id: str, code: str, *, identity_id: int,
                rp_id: str, purpose: Purpose, now: int) -> None:
-        """Consume the OTP or raise OtpRefused; a wrong code counts an attempt (may burn it)."""
+        """Consume the OTP or raise Refused; a wrong code counts an attempt (may burn it)."""
         ...
 
     def equalize(self, session: Session, txn_id: str, code: str) -> None:

@@ -9,7 +9,8 @@ import threading
 import pytest
 import redis
 
-from authd.otp.transactions import OtpRefused, Verifier
+from authd.errors import Refused
+from authd.otp.transactions import Verifier
 from authd.storage.db import transaction
 from tests.api.otp_kit import REDIS_URL, enroll, identity_id
 
@@ -34,7 +35,7 @@ def race(state, call) -> list[str]:
             try:
                 call(session)
                 outcomes.append("ok")
-            except OtpRefused as refused:
+            except Refused as refused:
                 outcomes.append(refused.reason)
 
     threads = [threading.Thread(target=one) for _ in range(THREADS)]

@@ -1,5 +1,5 @@
 """Authentication factors: each checks its evidence for one identity and returns a
-`FactorResult`, or raises `FactorFailed` (a `Refused`: the client sees only
+`FactorResult` only when it verified, or raises `Refused(reason)` (the client sees only
 `authentication_failed`; the reason goes to the audit log).
 
 A checker is `check(ctx: FactorContext, evidence) -> FactorResult`; authd.authentication.service
@@ -14,23 +14,18 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from authd.errors import Refused
 from authd.http.state import AppState
 from authd.otp.transactions import Purpose, Verifier
 from authd.registry.clients import Client
 from authd.storage.models import Identity
 
 
-class FactorFailed(Refused):
-    """A factor's evidence did not verify; `reason` is for the audit log only."""
-
-
 @dataclass(frozen=True)
 class FactorResult:
+    """A factor that verified (a failed one raised instead)."""
+
     factor: str
-    ok: bool
-    reason: str | None = None
-    detail: dict[str, Any] = field(default_factory=dict)  # audit-safe facts (never evidence)
+    detail: dict[str, Any] = field(default_factory=dict, kw_only=True)  # audit-safe facts
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,8 @@ models. A non-match is the opaque 401; its distance and threshold go to the audi
 
 from __future__ import annotations
 
-from typing import Any
-
-from authd.authentication.factors import FactorContext, FactorFailed, FactorResult
+from authd.authentication.factors import FactorContext, FactorResult
+from authd.errors import Refused
 from authd.faces.gallery import open_template
 from authd.faces.service import FaceService, Probe
 from authd.registry import subjects
@@ -20,19 +19,13 @@ from matching.templates import Template
 FACTOR = "face"
 
 
-class FaceRefused(FactorFailed):
-    def __init__(self, reason: str, detail: dict[str, Any] | None = None) -> None:
-        super().__init__(reason, FACTOR)
-        self.detail = detail or {}
-
-
 def check(ctx: FactorContext, probe: Probe) -> FactorResult:
     if ctx.state.faces is None:
-        raise FaceRefused("face_matching_unavailable")
+        raise Refused("face_matching_unavailable")
     if ctx.purpose == "auth" and subjects.is_locked(ctx.identity, FACTOR):
-        raise FaceRefused("auth_type_locked")
+        raise Refused("auth_type_locked")
     if ctx.identity.template is None:
-        raise FaceRefused("face_not_enrolled")
+        raise Refused("face_not_enrolled")
     enrolled = open_template(ctx.state.sealer, ctx.identity)
     faces, template = _same_model(ctx, probe, enrolled.model_id)
     match = faces.compare(template, enrolled)
@@ -40,8 +33,8 @@ def check(ctx: FactorContext, probe: Probe) -> FactorResult:
               "model": faces.name}
     if not match.matched:
         ctx.record_failure()
-        raise FaceRefused("face_mismatch", detail)
-    return FactorResult(FACTOR, True, detail=detail)
+        raise Refused("face_mismatch", **detail)
+    return FactorResult(FACTOR, detail=detail)
 
 
 def _same_model(ctx: FactorContext, probe: Probe, model: str) -> tuple[FaceService, Template]:
@@ -50,7 +43,7 @@ def _same_model(ctx: FactorContext, probe: Probe, model: str) -> tuple[FaceServi
     service = next((s for s in services if s is not None and s.model_id == model), None)
     template = probe.for_model(model)
     if service is None or template is None:
-        raise FaceRefused("face_model_unavailable", {"model": model})
+        raise Refused("face_model_unavailable", model=model)
     if isinstance(template, str):  # the old model's quality gate refused the photo
-        raise FaceRefused(template, {"model": service.name})
+        raise Refused(template, model=service.name)
     return service, template

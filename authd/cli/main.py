@@ -358,7 +358,7 @@ def audit_verify(data_dir: DataDir = None) -> None:
 def audit_link(data_dir: DataDir = None) -> None:
     """Link every committed event into the chain and sign a checkpoint of its head, unless a
     running server is the sequencer (then it does so itself)."""
-    from authd import sequencer
+    from authd.audit import sequencer
 
     with opened(data_dir) as state:
         election = sequencer.Election(state.engine)

@@ -11,7 +11,7 @@ import redis
 
 from authd.otp.transactions import OtpRefused, Verifier
 from authd.storage.db import transaction
-from tests.api.otp_kit import REDIS_URL, enroll, identity_id
+from tests.helpers import REDIS_URL, enroll, identity_id
 
 THREADS = 8
 

@@ -35,7 +35,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 @pytest.fixture
 def clock() -> FrozenClock:
     """The app's clock in every test: time moves only when the test moves it (`offset`).
-    A test that needs the wall clock says so by overriding this fixture."""
+    A test that needs the wall clock says so by overriding this fixture; the real-server
+    tests (`authd serve` subprocesses, and the in-process state beside them) run on it."""
     return FrozenClock()
 
 

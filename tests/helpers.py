@@ -1,6 +1,7 @@
 """Helpers shared across test modules (fixtures stay in the conftest files).
 
 - the frozen clock that `tests/conftest.py` gives every test as `clock`;
+- fresh databases: `scratch_database` (behind the `database_url` fixture);
 - API keys and request bodies: `make_key`, `bearer`, `photo_b64`;
 - the OTP flow over HTTP: enroll, request an OTP, read it from the outbox, use it;
 - tokens without the OTP flow: an identity through the API, then `issue_token`;

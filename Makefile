@@ -20,5 +20,7 @@ test: install
 bench: install
 	$(BIN)/python benchmarks/otp_auth.py
 
+# ruff on everything; mypy on the three packages (its settings: [tool.mypy] in pyproject.toml).
 lint: install
 	$(BIN)/ruff check authd matching keys tests benchmarks
+	$(BIN)/mypy

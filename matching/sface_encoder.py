@@ -160,6 +160,6 @@ def _face(row: np.ndarray, shape: tuple[int, ...]) -> Face:
 def _yunet_row(face: Face) -> np.ndarray:
     """The 1x15 row alignCrop reads: x, y, w, h, five (x, y) landmarks, score."""
     top, right, bottom, left = face.box
-    values = [left, top, right - left, bottom - top]
+    values: list[float] = [left, top, right - left, bottom - top]
     values += [v for point in face.landmarks for v in point] + [face.score or 0.0]
     return np.array([values], dtype=np.float32)

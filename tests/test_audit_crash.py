@@ -4,13 +4,10 @@ the chain and `authd audit verify` passes."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import httpx
 import pytest
@@ -21,26 +18,23 @@ from authd.http.state import open_state
 from authd.settings import Settings
 from authd.storage.db import transaction
 from authd.storage.models import AuditEvent
-from tests.conftest import MASTER_KEY, make_key
-from tests.test_server import free_port, wait_ready
+from tests.helpers import AUTHD, MASTER_KEY, free_port, make_key, server_env, wait_ready
 
 pytestmark = pytest.mark.slow
-AUTHD = Path(sys.executable).with_name("authd")
 
 
-def server_env(settings: Settings) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTHD_")}
-    env.update(AUTHD_DATA_DIR=str(settings.data_dir), AUTHD_MASTER_KEY=MASTER_KEY,
-               AUTHD_DATABASE_URL=settings.resolved_database_url, AUTHD_FACES_ENABLED="false",
-               AUTHD_LOG_LEVEL="WARNING", AUTHD_AUDIT_LINK_SECONDS="0.05",
-               AUTHD_AUDIT_CHECKPOINT_SECONDS="0.3", AUTHD_RATE_RP_PER_SECOND="100000",
-               AUTHD_RATE_RP_BURST="100000")
-    return env
+def env_of(settings: Settings) -> dict[str, str]:
+    return server_env(
+        AUTHD_DATA_DIR=str(settings.data_dir), AUTHD_MASTER_KEY=MASTER_KEY,
+        AUTHD_DATABASE_URL=settings.resolved_database_url, AUTHD_FACES_ENABLED="false",
+        AUTHD_LOG_LEVEL="WARNING", AUTHD_AUDIT_LINK_SECONDS="0.05",
+        AUTHD_AUDIT_CHECKPOINT_SECONDS="0.3", AUTHD_RATE_RP_PER_SECOND="100000",
+        AUTHD_RATE_RP_BURST="100000")
 
 
 def serve(settings: Settings, port: int) -> subprocess.Popen:
     proc = subprocess.Popen([str(AUTHD), "serve", "--port", str(port)],  # noqa: S603
-                            env=server_env(settings), stdout=subprocess.DEVNULL,
+                            env=env_of(settings), stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
     try:
         wait_ready(f"http://127.0.0.1:{port}", proc)
@@ -148,7 +142,7 @@ def test_sigkill_of_the_sequencer_mid_stream_then_restart(settings):
         stop(proc)
     assert after.intact and after.unlinked == () and after.checkpoints_verified >= 1
     assert_all_acked_in_chain(settings, stream.acked)
-    cli = subprocess.run([str(AUTHD), "audit", "verify"], env=server_env(settings),  # noqa: S603
+    cli = subprocess.run([str(AUTHD), "audit", "verify"], env=env_of(settings),  # noqa: S603
                          capture_output=True, text=True, timeout=60)
     assert cli.returncode == 0 and "audit log intact" in cli.stdout, cli.stdout + cli.stderr
 

@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -24,9 +23,8 @@ from authd.registry.identities import NewIdentity
 from authd.settings import Settings
 from authd.storage.db import transaction
 from authd.tokens.issuance import issue_token
-from tests.test_server import free_port, wait_ready
+from tests.helpers import AUTHD, free_port, wait_ready
 
-AUTHD = Path(sys.executable).with_name("authd")
 # joserfc warns that RFC 9864 deprecates the polymorphic "EdDSA" name (for "Ed25519").
 pytestmark = pytest.mark.filterwarnings("ignore:EdDSA is deprecated")
 

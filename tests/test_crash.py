@@ -18,7 +18,7 @@ from authd.faces.models import model_id
 from authd.http.state import open_state
 from authd.settings import Settings
 from matching.index import IndexSettings, fingerprint_ids
-from tests.test_server import free_port, start_server, wait_ready
+from tests.helpers import free_port, start_server, wait_ready
 
 pytestmark = pytest.mark.slow
 

@@ -16,7 +16,7 @@ from authd.faces.models import FaceModelMismatch
 from authd.http.app import create_app
 from authd.storage.db import transaction
 from authd.storage.models import AuditEvent, FaceMigration, Identity
-from tests.conftest import MASTER_KEY, bearer, make_key, photo_b64
+from tests.helpers import AUTHD, MASTER_KEY, bearer, make_key, photo_b64
 
 pytestmark = pytest.mark.slow
 
@@ -174,9 +174,7 @@ def test_migration_killed_midway_loses_nothing_and_resumes(settings, clock, face
     import os
     import signal
     import subprocess
-    import sys
     import time
-    from pathlib import Path
 
     from authd.faces.enrollment import photo_aad
     from authd.faces.gallery import open_template
@@ -197,8 +195,7 @@ def test_migration_killed_midway_loses_nothing_and_resumes(settings, clock, face
     assert len(enrolled) >= 10
 
     env = dict(os.environ)  # the `run` fixture's AUTHD_* settings: this test's database
-    authd = Path(sys.executable).with_name("authd")
-    proc = subprocess.Popen([str(authd), "faces", "migrate", "--to", "sface", "--processes", "1"],
+    proc = subprocess.Popen([str(AUTHD), "faces", "migrate", "--to", "sface", "--processes", "1"],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 120

@@ -7,7 +7,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -16,16 +15,14 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from authd.storage.db import normalize_url
-from tests.test_server import free_port, wait_ready
+from tests.helpers import AUTHD, free_port, server_env, wait_ready
 
 pytestmark = pytest.mark.slow
-AUTHD = Path(sys.executable).with_name("authd")
 KEY = re.compile(r"authd_[A-Za-z0-9]{12}_[A-Za-z0-9_-]+")
 
 
 def serve(data_dir: Path, port: int, **env: str) -> subprocess.Popen:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("AUTHD_")}
-    base.update(AUTHD_DATA_DIR=str(data_dir), AUTHD_PORT=str(port), **env)
+    base = server_env(AUTHD_DATA_DIR=str(data_dir), AUTHD_PORT=str(port), **env)
     # A session of its own: SIGINT to its process group is what Ctrl-C in a terminal sends.
     return subprocess.Popen([str(AUTHD), "serve"], env=base, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)

@@ -72,6 +72,7 @@ def _walk_chain(session: Session, sizes: set[int]) -> _Walk:
     query = (select(AuditEvent).where(AuditEvent.chain_pos.is_not(None))
              .order_by(AuditEvent.chain_pos).execution_options(yield_per=1000))
     for event in session.execute(query).scalars():
+        assert event.chain_pos is not None  # the query selects linked events only
         where = f"event {event.seq} (chain position {event.chain_pos})"
         if event.chain_pos != walk.position + 1:
             walk.fault(f"linked events at chain positions {walk.position + 1}.."

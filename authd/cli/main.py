@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 from pydantic import ValidationError
@@ -313,7 +313,7 @@ def vid_create(
     data_dir: DataDir = None,
 ) -> None:
     """Create a VID for a UIN and print it."""
-    kind = "temporary" if ttl else "perpetual"
+    kind: Literal["perpetual", "temporary"] = "temporary" if ttl else "perpetual"
     with opened(data_dir) as state, transaction(state.db) as session:
         vid = identities.create_vid(session, uin, kind, ttl, state.clock.now())
         cli_audit(state, session, AuditRecord("vid.create", "success", uin=uin,

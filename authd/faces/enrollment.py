@@ -59,7 +59,7 @@ def store_template(state: AppState, session: Session, identity: Identity, templa
     identity.template = state.sealer.seal(template.to_bytes(), aad)
     keep = photo is not None and (state.settings.face_keep_photos if keep is None else keep)
     identity.photo = state.sealer.seal(photo, photo_aad(identity.id, identity.template_version)) \
-        if keep else None
+        if keep and photo is not None else None
     identity.template_model = template.model_id
     identity.template_quality = _quality(template)
     identity.updated_at = now

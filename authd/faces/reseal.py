@@ -33,7 +33,7 @@ def reseal_all(state: AppState, batch: int = 200) -> ResealReport:
                 Identity.id > last_id, Identity.template.is_not(None)
             ).order_by(Identity.id).limit(batch)).scalars().all()
             for row in rows:
-                if state.sealer.needs_reseal(row.template):
+                if row.template is not None and state.sealer.needs_reseal(row.template):
                     aad = template_aad(row.id, row.template_version)
                     row.template = state.sealer.seal(state.sealer.open(row.template, aad), aad)
                     templates += 1
@@ -46,7 +46,8 @@ def reseal_all(state: AppState, batch: int = 200) -> ResealReport:
     with transaction(state.db) as session:
         for case in session.execute(select(DedupCase).where(
                 DedupCase.pending_template.is_not(None))).scalars():
-            if state.sealer.needs_reseal(case.pending_template):
+            if case.pending_template is not None and \
+                    state.sealer.needs_reseal(case.pending_template):
                 aad = pending_aad(case.id)
                 case.pending_template = state.sealer.seal(
                     state.sealer.open(case.pending_template, aad), aad)

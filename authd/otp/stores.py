@@ -11,7 +11,9 @@ Both give the same answers to the same calls (tests run the OTP suite on both).
 
 from __future__ import annotations
 
-from sqlalchemy import case, delete, select, update
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, case, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -89,7 +91,7 @@ class DatabaseOtpStore:
         return row.count
 
     def fail(self, session: Session, verifier: Verifier, now: int) -> None:
-        insert = postgresql.insert if session.bind.dialect.name == "postgresql" \
+        insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" \
             else sqlite.insert
         table = AuthFailure.__table__.c
         stale = table.last_at <= now - self.policy.lock_seconds
@@ -109,7 +111,7 @@ class DatabaseOtpStore:
         stmt = delete(AuthFailure).where(AuthFailure.identity_id == identity_id)
         if rp_id is not None:
             stmt = stmt.where(AuthFailure.rp_id == rp_id)
-        return session.execute(stmt).rowcount or 0
+        return cast("CursorResult[Any]", session.execute(stmt)).rowcount or 0
 
     def close(self) -> None:
         pass

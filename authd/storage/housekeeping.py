@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from typing import Any, cast
 
-from sqlalchemy import delete
+from sqlalchemy import CursorResult, Result, delete
 
 from authd.http.state import AppState
 from authd.storage.db import transaction
@@ -35,11 +36,11 @@ class Purged:
 def purge_expired(state: AppState, now: int) -> Purged:
     cutoff = now - LEEWAY_SECONDS
     with transaction(state.db) as session:
-        counts = [session.execute(delete(model).where(model.expires_at < cutoff)).rowcount
+        counts = [_rowcount(session.execute(delete(model).where(model.expires_at < cutoff)))
                   for model in (IssuedToken, RevokedToken, OtpTransaction)]
         forgotten = now - state.settings.failure_lock_seconds
-        counts.append(session.execute(
-            delete(AuthFailure).where(AuthFailure.last_at <= forgotten)).rowcount)
+        counts.append(_rowcount(session.execute(
+            delete(AuthFailure).where(AuthFailure.last_at <= forgotten))))
     return Purged(*counts)
 
 
@@ -57,3 +58,8 @@ async def run(state: AppState, interval: float = INTERVAL_SECONDS) -> None:
 
 def start(state: AppState) -> asyncio.Task[None]:
     return asyncio.get_running_loop().create_task(run(state), name="housekeeping")
+
+
+def _rowcount(result: Result[Any]) -> int:
+    """The rows a DELETE removed (a DML statement's result is a CursorResult)."""
+    return cast("CursorResult[Any]", result).rowcount

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from tests.api.otp_kit import REDIS_URL
+from tests.helpers import REDIS_URL
 
 
 @pytest.fixture(params=["db_store", "redis_store"])

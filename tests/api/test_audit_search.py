@@ -11,13 +11,16 @@ import pytest
 from typer.testing import CliRunner
 
 from authd.cli.main import app as cli
-from tests.api.otp_kit import FrozenClock, code_of, counter, enroll, txn_of, wrong
-from tests.conftest import MASTER_KEY, bearer, make_key
-
-
-@pytest.fixture
-def clock() -> FrozenClock:
-    return FrozenClock()
+from tests.helpers import (
+    MASTER_KEY,
+    bearer,
+    code_of,
+    counter,
+    enroll,
+    make_key,
+    txn_of,
+    wrong,
+)
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.api.test_identities import counts
+from tests.helpers import counts
 
 
 def assert_error(r, status, code):

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import pytest
 
-from tests.api.otp_kit import (
+from tests.helpers import (
     assert_refused,
+    bearer,
     code_of,
     counter,
     enroll,
     events,
+    make_key,
+    parts,
+    photo_b64,
     reasons,
     txn_of,
 )
-from tests.api.token_kit import parts
-from tests.conftest import bearer, make_key, photo_b64
 
 S = "samples"
 

@@ -13,7 +13,7 @@ from authd.faces.gallery import open_template
 from authd.storage.db import transaction
 from authd.storage.models import AuditEvent, Identity
 from keys import SealError
-from tests.conftest import bearer, make_key, photo_b64
+from tests.helpers import bearer, make_key, photo_b64
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import pytest
 from authd.faces.gallery import Gallery
 from authd.faces.models import index_path
 from matching.index import IndexSettings
-from tests.conftest import bearer, make_key, photo_b64
+from tests.helpers import bearer, make_key, photo_b64
 
 PHOTOS = ["samples/obama/obama.jpg", "samples/biden/biden.jpg", "samples/kit_harington/john1.jpeg"]
 

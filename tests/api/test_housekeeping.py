@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-import pytest
 from sqlalchemy import func, select
 
 from authd.storage.db import transaction
 from authd.storage.housekeeping import purge_expired
 from authd.storage.models import Identity, IssuedToken, OtpTransaction, RevokedToken
 from authd.tokens.rotation import LEEWAY_SECONDS
-from tests.api.otp_kit import FrozenClock, counter, request_otp
-from tests.api.token_kit import enroll, introspect, mint, revoke, rp_key
+from tests.helpers import (
+    counter,
+    enroll_named,
+    introspect,
+    mint,
+    request_otp,
+    revoke,
+    rp_key,
+)
 
 
 def count(state, model) -> int:
@@ -18,18 +24,8 @@ def count(state, model) -> int:
         return s.scalar(select(func.count()).select_from(model))
 
 
-@pytest.fixture
-def clock() -> FrozenClock:
-    # The OTP transaction below takes its expiry from the server's clock at request time. On
-    # the wall clock that instant fell a second after `now` whenever the setup (enrollment,
-    # three tokens, two revocations; slower on PostgreSQL) crossed a second boundary, and
-    # the last purge then kept the row (0 != 1). A clock that moves only when the test moves
-    # it makes `now` the instant of every row.
-    return FrozenClock()
-
-
 def test_purge_keeps_live_rows_and_drops_expired_ones(client, state):
-    uin = enroll(client, state)
+    uin = enroll_named(client, state)
     key = rp_key(state, "program-a")
     now = state.clock.now()
     mint(state, key, uin, now=now - 3600)  # expired an hour ago (ttl 300 s)
@@ -61,7 +57,7 @@ def test_purge_drops_failure_counters_that_no_longer_count(client, state):
     from authd.otp.transactions import Verifier
     from authd.storage.models import AuthFailure
 
-    uin = enroll(client, state)
+    uin = enroll_named(client, state)
     with transaction(state.db) as s:
         ident = s.execute(select(Identity.id).where(Identity.uin == uin)).scalar_one()
     now, lock = state.clock.now(), state.settings.failure_lock_seconds

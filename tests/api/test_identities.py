@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from authd.registry.uin import verhoeff_valid
 from authd.storage.db import transaction
-from authd.storage.models import AuditEvent, Identity
-from tests.conftest import bearer, make_key
+from authd.storage.models import AuditEvent
+from tests.helpers import bearer, counts, make_key
 
 PERSON = {"name": "Amina Alaoui", "date_of_birth": "1984-03-02", "sex": "F",
           "phone": "+212612345678", "email": "amina@example.ma"}
-
-
-def counts(state):
-    with transaction(state.db) as s:
-        return (s.scalar(select(func.count()).select_from(Identity)),
-                s.scalar(select(func.count()).select_from(AuditEvent)))
 
 
 def test_create_issues_a_valid_uin_and_masks_contacts(client, enroll_headers):

@@ -14,17 +14,18 @@ from sqlalchemy import select
 from authd.storage.db import transaction
 from authd.storage.models import Identity
 from authd.tokens.issuance import verify_for
-from tests.api.otp_kit import (
+from tests.helpers import (
     EMAIL,
     PHONE,
-    FrozenClock,
     assert_refused,
     authenticate,
+    bearer,
     code_of,
     counter,
     enroll,
     events,
     failures,
+    make_key,
     outbox,
     reasons,
     request_otp,
@@ -33,12 +34,6 @@ from tests.api.otp_kit import (
     txn_of,
     wrong,
 )
-from tests.conftest import bearer, make_key
-
-
-@pytest.fixture
-def clock() -> FrozenClock:
-    return FrozenClock()
 
 
 @pytest.fixture

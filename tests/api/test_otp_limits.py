@@ -13,8 +13,8 @@ from sqlalchemy import func, select
 from authd.authentication.limiter import DatabaseLimiter, Limit, RedisLimiter
 from authd.storage.db import transaction
 from authd.storage.models import OtpTransaction
-from tests.api.otp_kit import (
-    FrozenClock,
+from tests.helpers import (
+    REDIS_URL,
     assert_refused,
     authenticate,
     counter,
@@ -23,13 +23,6 @@ from tests.api.otp_kit import (
     request_otp,
     wrong,
 )
-
-REDIS_URL = "redis://127.0.0.1:6379/0"
-
-
-@pytest.fixture
-def clock() -> FrozenClock:
-    return FrozenClock()
 
 
 @pytest.fixture(params=["database", "redis"])

@@ -17,21 +17,11 @@ import pytest
 from pydantic import SecretStr
 
 from authd.otp.notify import BackgroundNotifier, OtpMessage, OutboxNotifier, WebhookNotifier
-from tests.api.otp_kit import (
-    FrozenClock,
-    counter,
-    enroll,
-    request_otp,
-)
+from tests.helpers import counter, enroll, request_otp
 
 SECRET = b"gateway-shared-secret-0123456789"
 MESSAGE = OtpMessage(at=1, channel="sms", to="+212612345678", txn_id="txn-1",
                      text="Your one-time code to authenticate is 493817.")
-
-
-@pytest.fixture
-def clock() -> FrozenClock:
-    return FrozenClock()
 
 
 class Gateway:

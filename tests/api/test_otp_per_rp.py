@@ -9,8 +9,7 @@ from __future__ import annotations
 import pytest
 
 from authd.storage.db import transaction
-from tests.api.otp_kit import (
-    FrozenClock,
+from tests.helpers import (
     assert_refused,
     authenticate,
     code_of,
@@ -26,11 +25,6 @@ from tests.api.otp_kit import (
 )
 
 CAP, LOCK = 5, 600
-
-
-@pytest.fixture
-def clock() -> FrozenClock:
-    return FrozenClock()
 
 
 @pytest.fixture

@@ -5,28 +5,23 @@ from __future__ import annotations
 
 import pytest
 
-from tests.api.otp_kit import (
-    FrozenClock,
+from tests.helpers import (
     assert_refused,
     authenticate,
+    bearer,
     code_of,
     counter,
     enroll,
+    make_key,
     reasons,
     txn_of,
     wrong,
 )
-from tests.conftest import bearer, make_key
 
 
 @pytest.fixture
 def settings(settings, otp_store):
     return settings.model_copy(update={"rate_id_burst": 1000, **otp_store})
-
-
-@pytest.fixture
-def clock() -> FrozenClock:
-    return FrozenClock()
 
 
 def resident_body(client, headers, state, uin, **extra):

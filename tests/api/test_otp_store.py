@@ -12,7 +12,7 @@ import redis
 from authd.errors import Refused
 from authd.otp.transactions import Verifier
 from authd.storage.db import transaction
-from tests.api.otp_kit import REDIS_URL, enroll, identity_id
+from tests.helpers import REDIS_URL, enroll, identity_id
 
 THREADS = 8
 

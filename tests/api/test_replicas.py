@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from authd.http.app import create_app
-from tests.conftest import bearer, make_key, photo_b64
+from tests.helpers import bearer, make_key, photo_b64
 
 # Replicas share a PostgreSQL database (an SQLite file belongs to one host).
 pytestmark = [pytest.mark.postgres,

@@ -16,7 +16,7 @@ from schemathesis.checks import positive_data_acceptance
 from authd.http.app import create_app
 from authd.registry.clients import SCOPES
 from authd.settings import Settings
-from tests.conftest import MASTER_KEY, bearer, make_key
+from tests.helpers import MASTER_KEY, bearer, make_key
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 

@@ -31,10 +31,10 @@ from authd.storage.models import AuditEvent
 from authd.tokens import rotation as keyring
 from authd.tokens.issuance import TOKEN_TYP
 from keys import KeyInfo, SigningKey, public_jwk, sign_jwt
-from tests.api.token_kit import (
+from tests.helpers import (
     FrozenClock,
     b64,
-    enroll,
+    enroll_named,
     introspect,
     mint,
     parts,
@@ -42,11 +42,6 @@ from tests.api.token_kit import (
     rp_key,
     unb64,
 )
-
-
-@pytest.fixture
-def clock() -> FrozenClock:
-    return FrozenClock()
 
 
 @dataclass
@@ -68,7 +63,7 @@ class World:
 
 @pytest.fixture
 def world(client, state, clock) -> World:
-    uin = enroll(client, state)
+    uin = enroll_named(client, state)
     return World(client, state, clock, uin, rp_key(state, "program-a"),
                  rp_key(state, "program-b"))
 

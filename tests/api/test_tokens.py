@@ -11,15 +11,24 @@ from sqlalchemy import select
 from authd.storage.db import transaction
 from authd.storage.models import AuditEvent, IssuedToken, RevokedToken
 from authd.tokens.issuance import TOKEN_TYP
-from tests.api.token_kit import FORM, enroll, introspect, mint, parts, revoke, rp_key
-from tests.conftest import bearer, make_key
+from tests.helpers import (
+    FORM,
+    bearer,
+    enroll_named,
+    introspect,
+    make_key,
+    mint,
+    parts,
+    revoke,
+    rp_key,
+)
 
 # joserfc warns that RFC 9864 deprecates the polymorphic "EdDSA" name (for "Ed25519").
 pytestmark = pytest.mark.filterwarnings("ignore:EdDSA is deprecated")
 
 
 def test_introspection_of_an_active_token(client, state):
-    uin = enroll(client, state)
+    uin = enroll_named(client, state)
     key = rp_key(state, "program-a")
     issued = mint(state, key, uin, amr=["face", "otp"], acr=2, txn="txn-42")
     body = introspect(client, key, issued.token)
@@ -36,7 +45,7 @@ def test_introspection_of_an_active_token(client, state):
 
 
 def test_introspection_accepts_json_and_says_no_store(client, state):
-    uin = enroll(client, state)
+    uin = enroll_named(client, state)
     key = rp_key(state, "program-a")
     token = mint(state, key, uin).token
     r = client.post("/v1/tokens/introspect", json={"token": token, "token_type_hint": "x"},
@@ -46,7 +55,7 @@ def test_introspection_accepts_json_and_says_no_store(client, state):
 
 
 def test_introspection_not_audited(client, state):
-    uin = enroll(client, state)
+    uin = enroll_named(client, state)
     key = rp_key(state, "program-a")
     token = mint(state, key, uin).token
     before = _audit_actions(state)
@@ -98,7 +107,7 @@ def test_jwks_public_keys_with_cache_headers(client, state):
 
 
 def test_joserfc_verifies_with_only_the_jwks_fetched_over_http(client, state):
-    uin = enroll(client, state)
+    uin = enroll_named(client, state)
     key = rp_key(state, "program-a")
     issued = mint(state, key, uin)
     key_set = KeySet.import_key_set(client.get("/.well-known/jwks.json").json())
@@ -113,7 +122,7 @@ def test_joserfc_verifies_with_only_the_jwks_fetched_over_http(client, state):
 
 
 def test_pairwise_sub_differs_across_relying_parties_and_is_stable(client, state):
-    uin, other = enroll(client, state), enroll(client, state, "Youssef")
+    uin, other = enroll_named(client, state), enroll_named(client, state, "Youssef")
     key_a, key_b = rp_key(state, "program-a"), rp_key(state, "program-b")
     sub = lambda k, u: parts(mint(state, k, u).token)[1]["sub"]  # noqa: E731
     assert sub(key_a, uin) == sub(key_a, uin)
@@ -123,7 +132,7 @@ def test_pairwise_sub_differs_across_relying_parties_and_is_stable(client, state
 
 
 def test_uin_claim_only_where_policy_allows(client, state):
-    uin = enroll(client, state)
+    uin = enroll_named(client, state)
     allowed = rp_key(state, "program-uin", uin_in_token=True)
     denied = rp_key(state, "program-a")
     assert parts(mint(state, allowed, uin).token)[1]["uin"] == uin
@@ -134,7 +143,7 @@ def test_uin_claim_only_where_policy_allows(client, state):
 def test_token_lifetime_is_policy_capped_at_the_maximum(client, state):
     from authd.storage.models import RelyingParty
 
-    uin = enroll(client, state)
+    uin = enroll_named(client, state)
     key = rp_key(state, "program-a")
     for wanted, got in ((120, 120), (7200, state.settings.token_ttl_max_seconds)):
         with transaction(state.db) as session:
@@ -144,7 +153,7 @@ def test_token_lifetime_is_policy_capped_at_the_maximum(client, state):
 
 
 def test_revocation(client, state):
-    uin = enroll(client, state)
+    uin = enroll_named(client, state)
     key = rp_key(state, "program-a", ("auth",))
     reader = rp_key(state, "program-a", ("introspect",))
     issued = mint(state, key, uin)
@@ -161,7 +170,7 @@ def test_revocation(client, state):
 
 
 def test_only_the_tokens_audience_may_revoke(client, state):
-    uin = enroll(client, state)
+    uin = enroll_named(client, state)
     owner, other = rp_key(state, "program-a"), rp_key(state, "program-b")
     token = mint(state, owner, uin).token
     assert revoke(client, other, token) == 200  # RFC 7009 §2.2: no hint either way

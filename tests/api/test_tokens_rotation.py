@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -15,12 +14,7 @@ from authd.registry.identities import get_by_uin
 from authd.tokens import rotation as keyring
 from authd.tokens.issuance import acr_value, issue_token, verify_for
 from keys import JwksKeys, verify_jwt
-from tests.api.token_kit import FrozenClock, enroll, introspect, mint, parts, rp_key
-
-
-@pytest.fixture
-def clock() -> FrozenClock:
-    return FrozenClock()
+from tests.helpers import enroll_named, introspect, mint, parts, rp_key
 
 
 def jwks_kids(client) -> list[str]:
@@ -28,7 +22,7 @@ def jwks_kids(client) -> list[str]:
 
 
 def test_tokens_in_flight_survive_a_rotation_until_they_expire(client, state, clock):
-    uin = enroll(client, state)
+    uin = enroll_named(client, state)
     key = rp_key(state, "program-a")
     old_kid = state.keyring.active.kid
     before = mint(state, key, uin)
@@ -62,7 +56,7 @@ def test_retired_key_leaves_jwks_after_its_tokens_expired_and_is_pruned(client, 
 
 
 def test_rotation_is_automatic_after_the_period(client, state, clock):
-    uin = enroll(client, state)
+    uin = enroll_named(client, state)
     first = state.keyring.active.kid
     clock.offset += state.settings.key_rotation_days * 86400 - 1
     key = rp_key(state, "program-a")  # API keys live 30 days in the fixtures
@@ -83,7 +77,7 @@ def test_upkeep_timer_rotates_a_server_that_issues_nothing(client, state, clock)
 
 
 def test_a_ring_rotated_by_another_process_is_followed(client, state, clock):
-    uin = enroll(client, state)
+    uin = enroll_named(client, state)
     key = rp_key(state, "program-a")
     other = open_state(state.settings, clock)  # another worker sharing data dir and database
     try:
@@ -110,7 +104,7 @@ TEXT = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), min_size
        skew=st.integers(-10_000, 10_000))
 def test_any_valid_claim_set_round_trips(client, state, amr, acr, txn, ttl, uin_in_token,
                                          rp_id, skew):
-    uin = state.extras.get("rt-uin") or state.extras.setdefault("rt-uin", enroll(client, state))
+    uin = state.extras.get("rt-uin") or state.extras.setdefault("rt-uin", enroll_named(client, state))
     rp = Client(rp_id=rp_id, rp_name="x", key_id="k", scopes=frozenset({"auth"}),
                 allowed_factors=("otp", "face"), min_acr=1, token_ttl_seconds=ttl,
                 uin_in_token=uin_in_token)

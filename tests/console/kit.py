@@ -12,7 +12,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,10 +25,14 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
+from sqlalchemy import select
 
+from authd.audit import events as audit
 from authd.http.state import AppState, open_state
 from authd.settings import Settings
-from tests.test_server import free_port, wait_ready
+from authd.storage.db import transaction
+from authd.storage.models import AuditEvent
+from tests.helpers import AUTHD, free_port, server_env, wait_ready
 
 CHROMIUM = os.environ.get("AUTHD_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("AUTHD_CHROMEDRIVER", "/usr/bin/chromedriver")
@@ -76,15 +79,13 @@ class Server:
 
 def start_server(tmp: Path) -> Iterator[Server]:
     data_dir = tmp / "data"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTHD_")}
     port = free_port()
-    env.update(AUTHD_DATA_DIR=str(data_dir), AUTHD_PORT=str(port), AUTHD_WORKERS="1",
-               AUTHD_FACE_WORKERS="1", AUTHD_FACES_ENABLED="true")
+    env = server_env(AUTHD_DATA_DIR=str(data_dir), AUTHD_PORT=str(port), AUTHD_WORKERS="1",
+                     AUTHD_FACE_WORKERS="1", AUTHD_FACES_ENABLED="true")
     # The in-process state prepares the data dir (schema, keys) before the server starts.
     state = open_state(Settings(data_dir=data_dir, faces_enabled=False))
     log = (tmp / "server.log").open("w")
-    authd = Path(sys.executable).with_name("authd")
-    proc = subprocess.Popen([str(authd), "serve"], env=env, stdout=log, stderr=log)
+    proc = subprocess.Popen([str(AUTHD), "serve"], env=env, stdout=log, stderr=log)
     base = f"http://127.0.0.1:{port}"
     try:
         wait_ready(base, proc, timeout=180)
@@ -210,3 +211,16 @@ def keep_artefact(path: Path) -> None:
 def api(server: Server, method: str, path: str, key: str, **kw) -> httpx.Response:
     return httpx.request(method, f"{server.base}{path}", timeout=60,
                          headers={"Authorization": f"Bearer {key}"}, **kw)
+
+
+def events(server, uin: str | None = None, **where) -> list[AuditEvent]:
+    stmt = select(AuditEvent).order_by(AuditEvent.seq)
+    if uin:
+        ref = audit.subject_ref(server.state.secrets.subject_key, uin)
+        stmt = stmt.where(AuditEvent.subject_ref == ref)
+    for name, value in where.items():
+        stmt = stmt.where(getattr(AuditEvent, name) == value)
+    with transaction(server.state.db) as session:
+        rows = session.execute(stmt).scalars().all()
+        session.expunge_all()
+        return list(rows)

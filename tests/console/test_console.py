@@ -16,20 +16,20 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 from sqlalchemy import select
 
-from authd.audit import events as audit
 from authd.registry.uin import verhoeff_check_digit, verhoeff_valid
 from authd.storage.db import transaction
-from authd.storage.models import AuditEvent, DedupCase, Identity
-from tests.conftest import make_key
+from authd.storage.models import DedupCase, Identity
 from tests.console.kit import (
     Console,
     api,
+    events,
     keep_artefact,
     needs_chromium,
     photo_y4m,
     start_browser,
     start_server,
 )
+from tests.helpers import make_key
 
 pytestmark = [pytest.mark.slow, needs_chromium]
 CODE = re.compile(r"\b(\d{6})\b")
@@ -73,19 +73,6 @@ def person(server, **fields) -> str:
             json={"name": "Amina Alaoui", "phone": "+212612345678", **fields})
     assert r.status_code == 201, r.text
     return r.json()["uin"]
-
-
-def events(server, uin: str | None = None, **where) -> list[AuditEvent]:
-    stmt = select(AuditEvent).order_by(AuditEvent.seq)
-    if uin:
-        ref = audit.subject_ref(server.state.secrets.subject_key, uin)
-        stmt = stmt.where(AuditEvent.subject_ref == ref)
-    for name, value in where.items():
-        stmt = stmt.where(getattr(AuditEvent, name) == value)
-    with transaction(server.state.db) as session:
-        rows = session.execute(stmt).scalars().all()
-        session.expunge_all()
-        return list(rows)
 
 
 def test_security_headers_and_no_third_party(server):

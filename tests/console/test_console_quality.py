@@ -13,9 +13,16 @@ from PIL import Image, ImageEnhance
 from selenium.webdriver.common.by import By
 
 from authd.http.console import STATIC
-from tests.conftest import make_key
-from tests.console.kit import Console, api, needs_chromium, photo_y4m, start_browser, start_server
-from tests.console.test_console import events
+from tests.console.kit import (
+    Console,
+    api,
+    events,
+    needs_chromium,
+    photo_y4m,
+    start_browser,
+    start_server,
+)
+from tests.helpers import make_key
 
 pytestmark = [pytest.mark.slow, needs_chromium]
 QUALITY = {"face_not_found", "face_too_small", "image_too_dark", "image_blurry",

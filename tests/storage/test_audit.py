@@ -236,7 +236,7 @@ def test_upgrade_keeps_a_chain_written_before_the_sequencer(database_url, tmp_pa
     from authd.audit.events import GENESIS, _content, _digest
     from authd.settings import Settings
     from authd.storage.db import alembic_config, make_engine
-    from tests.conftest import MASTER_KEY
+    from tests.helpers import MASTER_KEY
 
     engine = make_engine(database_url)
     command.upgrade(alembic_config(engine), "0003")

@@ -18,7 +18,7 @@ from authd.storage.db import (
     normalize_url,
     wait_for_database,
 )
-from tests.test_server import free_port
+from tests.helpers import free_port
 
 
 def test_sqlite_commits_are_synced_by_default(tmp_path):

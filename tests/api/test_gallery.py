@@ -91,3 +91,33 @@ def test_readiness_reports_the_face_workers(settings, clock):
         client.app.state.authd.faces.service.pool.shutdown(wait=True)  # the workers are gone
         r = client.get("/readyz")
         assert r.status_code == 503 and r.json()["checks"]["faces"] == "failing"
+
+
+def test_keys_reseal_reseals_the_index_file(face_state, enroll, settings):
+    """`authd keys reseal` (another process) moves the saved index to the new sealing key;
+    the file still opens as is (no rebuild) and the server's next save uses the new key."""
+    from authd.faces.reseal import reseal_all
+    from authd.http.state import open_state
+    from keys import SealingKeyStore, file_needs_reseal
+    from matching import index_file as sealed_index
+
+    enroll(PHOTOS[0])
+    enroll(PHOTOS[1])
+    face_state.gallery.save()
+    path = index_file(face_state)
+    other = open_state(settings)
+    try:
+        SealingKeyStore(settings.data_dir / "sealing-keys",
+                        bytes.fromhex(settings.master_key.get_secret_value())).rotate()
+        assert file_needs_reseal(other.sealer, sealed_index.read_label(path)[1])
+        report = reseal_all(other)
+        assert report.index_files == 1 and report.templates == 2
+        assert not file_needs_reseal(other.sealer, sealed_index.read_label(path)[1])
+        assert reseal_all(other).index_files == 0  # already under the active key
+    finally:
+        other.close()
+    status = fresh(face_state).open()
+    assert not status.rebuilt and status.count == 2
+    face_state.gallery.save()  # the running server follows the ring
+    assert not file_needs_reseal(face_state.sealer, sealed_index.read_label(path)[1])
+    assert path.stat().st_mode & 0o777 == 0o600

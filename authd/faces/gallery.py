@@ -106,6 +106,7 @@ class Gallery:
             return False
         except (IndexCorrupt, ValueError, KeyError) as exc:
             log.warning("face index file unusable: rebuilding", extra={"why": type(exc).__name__})
+            self.path.unlink(missing_ok=True)  # e.g. an unsealed file of an earlier version
             return False
 
     def rebuild(self) -> None:

@@ -98,9 +98,9 @@ class Gallery:
 
     def _load(self) -> bool:
         try:
+            index = FaceIndex.load(self.path, self.settings, self.sealer, self.model_id)
             meta = json.loads(self.meta_path.read_text())
-            self.index = FaceIndex.load(self.path, self.settings, self.sealer, self.model_id)
-            self.seen_seq = int(meta["seen_seq"])
+            self.index, self.seen_seq = index, int(meta["seen_seq"])
             return True
         except FileNotFoundError:
             return False

@@ -3,6 +3,7 @@ gallery opens in step with the database."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from authd.faces.gallery import Gallery
@@ -121,3 +122,16 @@ def test_keys_reseal_reseals_the_index_file(face_state, enroll, settings):
     face_state.gallery.save()  # the running server follows the ring
     assert not file_needs_reseal(face_state.sealer, sealed_index.read_label(path)[1])
     assert path.stat().st_mode & 0o777 == 0o600
+
+
+def test_an_unsealed_index_of_an_earlier_version_is_erased_at_open(face_state, enroll):
+    """Earlier builds wrote the index with its vectors in the clear (magic AUTHDFX1): the
+    first open rebuilds from the sealed rows and removes that file at once."""
+    enroll(PHOTOS[0])
+    path = index_file(face_state)
+    clear = face_state.gallery.index.search(np.zeros((1, 128), np.float32), 1)  # any row
+    assert clear
+    vector = face_state.gallery.index._backend.index.reconstruct(clear[0][0].id)
+    path.write_bytes(b"AUTHDFX1" + vector.astype("<f4").tobytes())
+    status = fresh(face_state).open()
+    assert status.rebuilt and status.count == 1 and not path.exists()

@@ -77,7 +77,7 @@ def reseal_index_files(state: AppState) -> int:
         try:
             with index_file.locked(path):
                 count += index_file.reseal(path, state.sealer)
-        except index_file.CorruptFile as exc:
+        except ValueError as exc:  # CorruptFile, or a label that is not JSON
             log.warning("face index file does not open: left for a rebuild",
-                        extra={"path": path.name, "why": str(exc)})
+                        extra={"path": path.name, "why": type(exc).__name__})
     return count

@@ -23,6 +23,7 @@ import gc
 import json
 import platform
 import resource
+import secrets
 import sys
 import tempfile
 import threading
@@ -35,6 +36,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from keys import Sealer  # noqa: E402
 from matching.index import FaceIndex, IndexSettings, set_num_threads  # noqa: E402
 
 LFW = ROOT.parent / "shared" / "data" / "faces" / "lfw" / "images"
@@ -169,7 +171,7 @@ def measure_kind(kind: str, gallery: np.ndarray, queries: np.ndarray,
     index = FaceIndex.build(settings_for(kind), np.arange(len(gallery)), gallery)
     build_s, rss_delta = time.perf_counter() - t, rss_bytes() - before
     with tempfile.TemporaryDirectory() as tmp:
-        index.save(Path(tmp) / "i.idx")
+        index.save(Path(tmp) / "i.idx", Sealer([("bench", secrets.token_bytes(32))]), "bench")
         file_bytes = (Path(tmp) / "i.idx").stat().st_size
     set_num_threads(1)
     ms = latencies(lambda q: index.search(q, K), queries)

@@ -1,4 +1,4 @@
-"""authd key management: key files, template sealing, Ed25519 key ring, JWTs (via pyjwt).
+"""authd key management: key files, template and file sealing, Ed25519 key ring, JWTs (pyjwt).
 
 This package imports nothing else of ours and is the only one that imports pyjwt and
 cryptography's primitives.
@@ -8,6 +8,7 @@ from keys.errors import InvalidToken, KeyFileError, KeysError, SealError, Unknow
 from keys.jwk import ALGS, SIGNING_ALG, JwksKeys, public_jwk, published_jwks, thumbprint
 from keys.keyfile import generate_master_key, parse_master_key, read_secret, write_secret
 from keys.ring import KeyInfo, KeyRing, SigningKey
+from keys.sealed_file import file_needs_reseal, open_file, seal_file
 from keys.sealing import Sealer, SealingKeyStore
 from keys.tokens import (
     constant_time_equals,
@@ -35,11 +36,14 @@ __all__ = [
     "SealingKeyStore",
     "SigningKey",
     "constant_time_equals",
+    "file_needs_reseal",
     "generate_master_key",
     "hash_secret",
+    "open_file",
     "pairwise_sub",
     "parse_master_key",
     "public_jwk",
+    "seal_file",
     "read_secret",
     "sign_jws",
     "sign_jwt",

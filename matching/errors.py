@@ -94,3 +94,39 @@ class ModelFileInvalid(MatchingError):
     code = "face_model_invalid"
     status_code = 503
     message = "A face model file is missing or does not match its expected SHA-256."
+
+
+class FaceIndexError(MatchingError):
+    """Base of the face index's errors (ours, not builtins.IndexError): server-side, so 500.
+
+    ``message`` is fixed text for clients; ``detail`` (paths, shapes) is for the log only.
+    """
+
+    code = "index_error"
+    status_code = 500
+    message = "The face index is unavailable. Try again later."
+
+    def __init__(self, detail: str = "") -> None:
+        super().__init__()
+        self.detail = detail
+
+    def __str__(self) -> str:
+        return f"{self.message} [{self.detail}]" if self.detail else self.message
+
+
+class IndexCorrupt(FaceIndexError):
+    """An index file is truncated, altered, or not an index file at all."""
+
+    code = "index_corrupt"
+
+
+class IndexMismatch(IndexCorrupt):
+    """An index file is intact but was built with other settings (kind, dimension, ...)."""
+
+    code = "index_mismatch"
+
+
+class DimensionMismatch(FaceIndexError, ValueError):
+    """Vectors whose width is not the index's dimension."""
+
+    code = "dimension_mismatch"

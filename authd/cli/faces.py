@@ -72,9 +72,9 @@ def keys_reseal(data_dir: Annotated[Path | None, typer.Option("--data-dir")] = N
         with transaction(state.db) as session:
             cli_audit(state, session, AuditRecord("keys.reseal", "success", detail={
                 "key_id": report.key_id, "templates": report.templates,
-                "pending": report.pending}))
-    typer.echo(f"re-sealed {report.templates} templates and {report.pending} pending ones "
-               f"under key {report.key_id}")
+                "pending": report.pending, "index_files": report.index_files}))
+    typer.echo(f"re-sealed {report.templates} templates, {report.pending} pending ones and "
+               f"{report.index_files} index files under key {report.key_id}")
 
 
 @faces_app.command("migrate")

@@ -436,6 +436,7 @@ def _split(text: str) -> list[str]:
 
 
 def main() -> None:
+    os.umask(0o077)  # what authd creates (data dir, reports, servers it spawns) is private
     try:
         app()
     except KeyboardInterrupt:

@@ -7,6 +7,11 @@ process replays the rows it has not seen (re-reading the identity's current stat
 are idempotent). The index file in the data directory is a cache: it records the last change
 it includes, and at start it is loaded and caught up, or rebuilt from the sealed templates
 when it is missing, corrupt or does not match the database.
+
+The index file is sealed like the templates it caches (AES-256-GCM under the sealing ring,
+through the same TemplateVault, so it follows a rotation by `authd keys reseal`), bound to its
+kind, model and id fingerprint; it and its record are written 0600. Sealing it rather than
+rebuilding at every start was measured: `benchmarks/index_startup.py` (README).
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from authd.faces.vault import TemplateVault
 from authd.storage.models import GalleryChange, Identity
+from keys.keyfile import atomic_write
+from matching import index_file
 from matching.index import FaceIndex, Hit, IndexCorrupt, IndexSettings, fingerprint_ids
 from matching.templates import Template
 
@@ -91,14 +98,15 @@ class Gallery:
 
     def _load(self) -> bool:
         try:
+            index = FaceIndex.load(self.path, self.settings, self.sealer, self.model_id)
             meta = json.loads(self.meta_path.read_text())
-            self.index = FaceIndex.load(self.path, self.settings)
-            self.seen_seq = int(meta["seen_seq"])
+            self.index, self.seen_seq = index, int(meta["seen_seq"])
             return True
         except FileNotFoundError:
             return False
         except (IndexCorrupt, ValueError, KeyError) as exc:
             log.warning("face index file unusable: rebuilding", extra={"why": type(exc).__name__})
+            self.path.unlink(missing_ok=True)  # e.g. an unsealed file of an earlier version
             return False
 
     def rebuild(self) -> None:
@@ -162,7 +170,8 @@ class Gallery:
     def save(self) -> None:
         """Write the index file, then the record of what it includes (a crash in between
         leaves a meta file older than the index: replaying from it is harmless)."""
-        with self._sync:
+        with self._sync, index_file.locked(self.path):
             seq = self.seen_seq
-            self.index.save(self.path)
-        self.meta_path.write_text(json.dumps({"seen_seq": seq, "count": len(self.index)}))
+            self.index.save(self.path, self.sealer, self.model_id)
+            meta = json.dumps({"seen_seq": seq, "count": len(self.index)}).encode()
+            atomic_write(self.meta_path, meta)  # 0600

@@ -38,8 +38,24 @@ def make_engine(url: str, *, synchronous: Synchronous = "FULL") -> Engine:
     if not url.startswith("sqlite"):
         return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+    _private_database_file(engine.url.database)
     _sqlite_pragmas(engine, writer_lock(engine.url.database), synchronous)
     return engine
+
+
+def _private_database_file(database: str | None) -> None:
+    """Create the SQLite file 0600 before SQLite does (it would use 0644 & ~umask): SQLite
+    gives its -wal, -shm and -journal files the database file's mode. Files an older build
+    left group- or world-readable are tightened."""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    if not path.parent.is_dir():
+        return
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    for part in (path, *(path.with_name(path.name + s) for s in ("-wal", "-shm", "-journal"))):
+        if part.exists() and part.stat().st_mode & 0o077:
+            os.chmod(part, 0o600)
 
 
 class DatabaseUnreachable(Exception):

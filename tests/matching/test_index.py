@@ -11,6 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from keys import Sealer
+from matching import index_file
 from matching.errors import MatchingError
 from matching.index import (
     DimensionMismatch,
@@ -25,6 +27,8 @@ from matching.index import (
 
 KINDS = ("flat", "hnsw", "ivf")
 D = 128
+SEALER = Sealer([("index-test", bytes(range(32)))])
+MODEL = "test-model/1"
 
 
 def small(kind: str, **overrides: int) -> IndexSettings:
@@ -188,8 +192,8 @@ def test_save_load_round_trip(kind: str, tmp_path: Path, gallery: np.ndarray,
                               queries: np.ndarray) -> None:
     index = FaceIndex.build(small(kind), np.arange(len(gallery)), gallery)
     index.remove([3, 4, 5])
-    index.save(tmp_path / "faces.idx")
-    loaded = FaceIndex.load(tmp_path / "faces.idx", small(kind))
+    index.save(tmp_path / "faces.idx", SEALER, MODEL)
+    loaded = FaceIndex.load(tmp_path / "faces.idx", small(kind), SEALER, MODEL)
     assert loaded.fingerprint() == index.fingerprint() and len(loaded) == len(index)
     np.testing.assert_array_equal(loaded.ids(), index.ids())
     assert loaded.search(queries, 10) == index.search(queries, 10)
@@ -198,15 +202,15 @@ def test_save_load_round_trip(kind: str, tmp_path: Path, gallery: np.ndarray,
 
 def test_save_replaces_an_existing_file(tmp_path: Path, gallery: np.ndarray) -> None:
     path = tmp_path / "faces.idx"
-    FaceIndex.build(small("flat"), np.arange(10), gallery[:10]).save(path)
-    FaceIndex.build(small("flat"), np.arange(20), gallery[:20]).save(path)
-    assert len(FaceIndex.load(path, small("flat"))) == 20
+    FaceIndex.build(small("flat"), np.arange(10), gallery[:10]).save(path, SEALER, MODEL)
+    FaceIndex.build(small("flat"), np.arange(20), gallery[:20]).save(path, SEALER, MODEL)
+    assert len(FaceIndex.load(path, small("flat"), SEALER, MODEL)) == 20
 
 
 @pytest.fixture
 def saved(tmp_path: Path, gallery: np.ndarray) -> Path:
     path = tmp_path / "faces.idx"
-    FaceIndex.build(small("hnsw"), np.arange(500), gallery[:500]).save(path)
+    FaceIndex.build(small("hnsw"), np.arange(500), gallery[:500]).save(path, SEALER, MODEL)
     return path
 
 
@@ -215,7 +219,7 @@ def test_truncated_file_is_corrupt(saved: Path, keep: float) -> None:
     data = saved.read_bytes()
     saved.write_bytes(data[: int(len(data) * keep) if isinstance(keep, float) else keep])
     with pytest.raises(IndexCorrupt):
-        FaceIndex.load(saved, small("hnsw"))
+        FaceIndex.load(saved, small("hnsw"), SEALER, MODEL)
 
 
 @pytest.mark.parametrize("where", [0, 9, 20, 0.5, -40, -1])
@@ -225,13 +229,13 @@ def test_flipped_byte_is_corrupt(saved: Path, where: float) -> None:
     data[at] ^= 0x01
     saved.write_bytes(bytes(data))
     with pytest.raises(IndexCorrupt):
-        FaceIndex.load(saved, small("hnsw"))
+        FaceIndex.load(saved, small("hnsw"), SEALER, MODEL)
 
 
 def test_not_an_index_file_is_corrupt(tmp_path: Path) -> None:
     (tmp_path / "x.idx").write_bytes(b"hello" * 100)
     with pytest.raises(IndexCorrupt):
-        FaceIndex.load(tmp_path / "x.idx", IndexSettings())
+        FaceIndex.load(tmp_path / "x.idx", IndexSettings(), SEALER, MODEL)
 
 
 @pytest.mark.parametrize(
@@ -240,16 +244,67 @@ def test_not_an_index_file_is_corrupt(tmp_path: Path) -> None:
 )
 def test_index_built_otherwise_is_a_mismatch(saved: Path, other: IndexSettings) -> None:
     with pytest.raises(IndexMismatch) as caught:
-        FaceIndex.load(saved, other)
+        FaceIndex.load(saved, other, SEALER, MODEL)
     assert isinstance(caught.value, IndexCorrupt)
 
 
 def test_search_time_settings_may_change(saved: Path, tmp_path: Path) -> None:
-    loaded = FaceIndex.load(saved, small("hnsw", hnsw_ef_search=128))
+    loaded = FaceIndex.load(saved, small("hnsw", hnsw_ef_search=128), SEALER, MODEL)
     assert len(loaded) == 500
     flat = tmp_path / "flat.idx"
-    FaceIndex.build(small("flat"), [1], np.zeros((1, D))).save(flat)
-    assert len(FaceIndex.load(flat, small("flat", hnsw_m=8, hnsw_ef_search=2))) == 1  # not flat's
+    FaceIndex.build(small("flat"), [1], np.zeros((1, D))).save(flat, SEALER, MODEL)
+    loaded = FaceIndex.load(flat, small("flat", hnsw_m=8, hnsw_ef_search=2), SEALER, MODEL)
+    assert len(loaded) == 1  # hnsw_m is not flat's
+
+
+# ------------------------------------------------------------------ sealing
+
+
+def vector_bytes(x: np.ndarray) -> list[bytes]:
+    """Each vector as float32 and float16, little and big endian."""
+    return [row.astype(dt).tobytes() for row in x for dt in ("<f4", ">f4", "<f2", ">f2")]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_saved_file_holds_no_vector_in_the_clear(kind: str, tmp_path: Path,
+                                                 gallery: np.ndarray) -> None:
+    path = tmp_path / "faces.idx"
+    FaceIndex.build(small(kind), np.arange(1500), gallery[:1500]).save(path, SEALER, MODEL)
+    data = path.read_bytes()
+    assert not [b for b in vector_bytes(gallery[:1500]) if b in data]
+    assert path.stat().st_mode & 0o777 == 0o600
+
+
+def test_another_model_is_a_mismatch(saved: Path) -> None:
+    with pytest.raises(IndexMismatch):
+        FaceIndex.load(saved, small("hnsw"), SEALER, "other-model/1")
+
+
+def test_a_file_sealed_under_another_ring_does_not_open(saved: Path) -> None:
+    stranger = Sealer([("stranger", bytes(32))])
+    with pytest.raises(IndexCorrupt):
+        FaceIndex.load(saved, small("hnsw"), stranger, MODEL)
+
+
+@pytest.mark.parametrize("change", [{"model": "other-model/1"}, {"fingerprint": "500:0"},
+                                    {"kind": "flat"}])
+def test_an_altered_label_does_not_open(saved: Path, change: dict[str, str]) -> None:
+    label, sealed = index_file.read_label(saved)
+    index_file.write_sealed(saved, {**label, **change}, sealed)
+    with pytest.raises(IndexCorrupt):
+        FaceIndex.load(saved, small("hnsw"), SEALER, str(change.get("model", MODEL)))
+
+
+def test_reseal_moves_the_file_to_the_active_key(saved: Path, queries: np.ndarray) -> None:
+    before = FaceIndex.load(saved, small("hnsw"), SEALER, MODEL)
+    rotated = Sealer([("next", bytes(range(1, 33))), ("index-test", bytes(range(32)))])
+    assert index_file.reseal(saved, rotated) and not index_file.reseal(saved, rotated)
+    only_new = Sealer([("next", bytes(range(1, 33)))])
+    after = FaceIndex.load(saved, small("hnsw"), only_new, MODEL)
+    assert after.fingerprint() == before.fingerprint()
+    assert after.search(queries, 5) == before.search(queries, 5)
+    with pytest.raises(IndexCorrupt):
+        FaceIndex.load(saved, small("hnsw"), SEALER, MODEL)
 
 
 # ------------------------------------------------------------------ concurrency

@@ -38,9 +38,11 @@ def error_response(status: int, code: str, message: str, headers: dict | None = 
 
 async def _ours(_: Request, exc: Exception) -> JSONResponse:
     code, status = getattr(exc, "code", "error"), getattr(exc, "status_code", 500)
-    if status >= 500:
+    if status == 500:
         log.error("server-side failure", extra={"code": code})
         return error_response(status, code, "Internal error.")
+    if status > 500:  # unavailable or busy: our own fixed message, e.g. with a Retry-After
+        log.warning("service unavailable", extra={"code": code})
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
     headers.update(getattr(exc, "headers", None) or {})  # e.g. Retry-After on a 429
     return error_response(status, code, str(exc.args[0]) if exc.args else code, headers,

@@ -41,9 +41,10 @@ class ImageLimits:
     max_side: int = 2000
     # Formats decoded at full size (no reduced-scale decode): about a second of decode at
     # most on the measured machine (benchmarks/results/decode_budget.json, worst mode).
-    png_max_pixels: int = 6_000_000  # RGBA: ~140 ms per MP
-    webp_max_pixels: int = 4_000_000  # RGBA: ~200 ms per MP
-    gif_max_pixels: int = 8_000_000  # ~70 ms per MP
+    # Measured: ms per megapixel, quiet machine / loaded (2 cores, other jobs running).
+    png_max_pixels: int = 4_000_000  # RGBA 137 / 274, 16-bit grey 93 / 218
+    webp_max_pixels: int = 3_000_000  # RGBA 199 / 290, lossless 234 (loaded)
+    gif_max_pixels: int = 6_000_000  # 71 / 100
 
 
 def budget_for(limits: ImageLimits, image_format: str | None) -> int:

@@ -289,3 +289,36 @@ def test_one_relying_party_cannot_queue_out_another(settings, clock, face_servic
             await _queue_scenario(app, faces_dir)
 
     asyncio.run(run())
+
+
+def test_a_caller_that_goes_away_gives_its_place_back():
+    """Cancelled while waiting, or just after its turn came: the queue forgets it and the
+    worker passes on; nothing leaks."""
+    from authd.faces.service import FaceQueue
+
+    async def scenario() -> None:
+        queue = FaceQueue(workers=1, per_rp=3)
+        release = asyncio.Event()
+        done: list[str] = []
+
+        async def photo(rp: str, name: str) -> None:
+            async with queue.turn(rp):
+                done.append(name)
+                await release.wait()
+
+        first = asyncio.create_task(photo("a", "a1"))
+        await asyncio.sleep(0)
+        waiting = asyncio.create_task(photo("a", "a2"))
+        other = asyncio.create_task(photo("b", "b1"))
+        await asyncio.sleep(0)
+        assert done == ["a1"] and queue.admitted == {"a": 2, "b": 1}
+        waiting.cancel()  # gives up while waiting
+        await asyncio.gather(waiting, return_exceptions=True)
+        assert queue.admitted == {"a": 1, "b": 1} and list(queue.waiting) == ["b"]
+        release.set()
+        await asyncio.gather(first, other)
+        assert done == ["a1", "b1"]
+        assert not queue.admitted and not queue.encoding and not queue.waiting
+        assert queue.started == 2
+
+    asyncio.run(scenario())

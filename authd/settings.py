@@ -97,6 +97,16 @@ class Settings(BaseSettings):
     face_max_image_bytes: int = Field(10 * 1024 * 1024, ge=1024)
     face_max_image_pixels: int = Field(40_000_000, ge=10_000)
     face_workers: int = Field(2, ge=1, le=64)
+    face_queue_per_rp: int = Field(4, ge=1, le=1000, description="photos one relying party "
+                                   "may have waiting or encoding at once; one more is a 503 "
+                                   "`busy` with Retry-After")
+    face_busy_retry_after: int = Field(1, ge=1, le=3600, description="Retry-After seconds "
+                                       "of a `busy` answer")
+    face_png_max_pixels: int = Field(4_000_000, ge=10_000, description="PNG is decoded at "
+                                     "full size: this bounds its decode near 1 s "
+                                     "(benchmarks/decode_budget.py)")
+    face_webp_max_pixels: int = Field(3_000_000, ge=10_000)
+    face_gif_max_pixels: int = Field(6_000_000, ge=10_000)
     # The quality gate (matching.quality); defaults checked on LFW, the samples and Yale.
     face_min_face_px: int = Field(60, ge=20, description="face box height, original pixels")
     face_multiple_face_ratio: float = Field(0.5, gt=0, le=1, description="a second whole "

@@ -1,8 +1,15 @@
 """Decoding of uploaded photos into RGB pixel arrays, with size limits checked first.
 
 Order of checks: byte length, then the width and height the header declares (Pillow opens
-lazily, so nothing is decoded yet), then the full decode. A 20,000 x 20,000 PNG of a few
-hundred bytes is refused before a single row is allocated.
+lazily, so nothing is decoded yet) against the pixel budget of the photo's format, then the
+full decode. A 20,000 x 20,000 PNG of a few hundred bytes is refused before a single row is
+allocated.
+
+The budgets keep the worst-case decode near a second of a face worker. JPEG is decoded at
+reduced scale (DCT scaling to about `max_side`), so its cost grows slowly with pixels and
+it keeps the general `max_pixels`; PNG, WebP and GIF are decoded at full size, and a
+6,300 x 6,300 PNG of 151 KB would cost 6-10 s and a gigabyte. Figures per format and mode:
+benchmarks/decode_budget.py.
 """
 
 from __future__ import annotations
@@ -32,6 +39,19 @@ class ImageLimits:
     # larger than the encoder's 150-px chip, and a 4,000-px photo then costs about what a
     # 2,000-px one does (JPEG is even decoded at reduced scale, by DCT scaling).
     max_side: int = 2000
+    # Formats decoded at full size (no reduced-scale decode): about a second of decode at
+    # most on the measured machine (benchmarks/results/decode_budget.json, worst mode).
+    # Measured: ms per megapixel, quiet machine / loaded (2 cores, other jobs running).
+    png_max_pixels: int = 4_000_000  # RGBA 137 / 274, 16-bit grey 93 / 218
+    webp_max_pixels: int = 3_000_000  # RGBA 199 / 290, lossless 234 (loaded)
+    gif_max_pixels: int = 6_000_000  # 71 / 100
+
+
+def budget_for(limits: ImageLimits, image_format: str | None) -> int:
+    """The most pixels a photo of this format may declare (JPEG/MPO: `max_pixels`)."""
+    full_size = {"PNG": limits.png_max_pixels, "WEBP": limits.webp_max_pixels,
+                 "GIF": limits.gif_max_pixels}
+    return min(limits.max_pixels, full_size.get(image_format or "", limits.max_pixels))
 
 
 def decode_image(data: bytes, limits: ImageLimits) -> np.ndarray:
@@ -67,7 +87,7 @@ def _check_declared_size(im: Image.Image, limits: ImageLimits) -> None:
     width, height = im.size
     if width <= 0 or height <= 0:
         raise ImageUnreadable()
-    if width * height > limits.max_pixels:
+    if width * height > budget_for(limits, im.format):
         raise ImageTooLarge()
 
 

@@ -102,16 +102,18 @@ def _admit(session: Session, state: AppState, client: Client, attempt: Attempt,
 
 def audited(
     state: AppState, ctx: AuditContext, attempt: Attempt, action: str, now: int,
-    work: Callable[[Session, Trace], tuple[T, AuditRecord]],
+    work: Callable[[Session, Trace], tuple[T, AuditRecord | None]],
 ) -> T:
-    """Run `work` in one transaction with exactly one audit event, success or refusal."""
+    """Run `work` in one transaction with exactly one audit event, success or refusal (a
+    `work` that returns no record writes one on refusal only)."""
     trace = Trace(uin=attempt.individual_id if attempt.id_type == "uin" else None)
     with transaction(state.db) as session:
         try:
             result, record = work(session, trace)
-            append(session, ctx, record, now)
-            if action == ACTION:
-                state.metrics.auth_outcomes.labels(attempt.factor_names, "success").inc()
+            if record is not None:  # None: a step that only refuses (admit_first)
+                append(session, ctx, record, now)
+                if action == ACTION:
+                    state.metrics.auth_outcomes.labels(attempt.factor_names, "success").inc()
             return result
         except Refused as refusal:
             append(session, ctx, AuditRecord(
@@ -124,6 +126,21 @@ def audited(
     if action == ACTION:
         state.metrics.auth_outcomes.labels(attempt.factor_names, "failure").inc()
     raise failure
+
+
+def admit_first(state: AppState, client: Client, attempt: Attempt, ctx: AuditContext,
+                now: int) -> None:
+    """Resolve and admit the person before costly evidence is computed (a photo decoded and
+    encoded): an unknown, deactivated or capped ID is refused here, audited as a failed
+    authentication, at the cost of a lookup. `authenticate` admits again, in its own
+    transaction, before it looks at the evidence."""
+    supported(attempt)
+
+    def work(session: Session, trace: Trace) -> tuple[None, None]:
+        trace.uin = _admit(session, state, client, attempt, "auth", now).uin
+        return None, None
+
+    audited(state, ctx, attempt, ACTION, now, work)
 
 
 def authenticate(

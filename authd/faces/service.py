@@ -2,8 +2,11 @@
 
 Encoding is CPU-bound (0.05-0.3 s a photo; dlib holds the GIL while it encodes), so it runs
 in a pool of worker processes (matching.worker), never on the event loop nor in a thread
-that would stall it. The pool's size bounds the photos in flight per server process: a burst
-queues instead of thrashing. One service per face model (`AUTHD_FACE_MODEL`, thresholds from
+that would stall it. The pool's size bounds the photos being encoded per server process, and
+a FaceQueue in front of it bounds the photos each relying party has in flight (waiting or
+encoding): past `face_queue_per_rp` the call is a 503 `busy` with Retry-After, not a wait of
+tens of seconds; a free worker goes to the relying parties in turn, so one program's burst
+never starves another's counter. One service per face model (`AUTHD_FACE_MODEL`, thresholds from
 that model's calibration); during a migration between models (authd.faces.models) the old
 model's service and gallery are loaded too, and a photo is encoded by both (a `Probe`).
 """
@@ -14,11 +17,14 @@ import asyncio
 import base64
 import binascii
 import logging
-from collections.abc import Mapping, Sequence
+from collections import Counter, OrderedDict, deque
+from collections.abc import AsyncIterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 
+from authd.errors import AuthdError
 from authd.faces.gallery import Gallery
 from authd.faces.models import dimension, index_path, model_id, plan_models
 from authd.http.state import AppState
@@ -120,7 +126,10 @@ def pipeline_settings(settings: Settings, name: str | None = None) -> PipelineSe
     )
     limits = ImageLimits(max_bytes=settings.face_max_image_bytes,
                          max_pixels=settings.face_max_image_pixels,
-                         max_side=settings.face_decode_max_side)
+                         max_side=settings.face_decode_max_side,
+                         png_max_pixels=settings.face_png_max_pixels,
+                         webp_max_pixels=settings.face_webp_max_pixels,
+                         gif_max_pixels=settings.face_gif_max_pixels)
     return PipelineSettings(limits=limits, quality=quality, model=name or settings.face_model)
 
 
@@ -161,9 +170,112 @@ class Probe:
         return f"Probe({self.template!r}, others={sorted(self.others)})"
 
 
-async def extract_probe(state: AppState, data: bytes) -> Probe:
-    """The photo's templates under every loaded model, encoded at once in their pools; the
-    configured model's refusal (a MatchingError) is the caller's to report."""
+class FacesBusy(AuthdError):
+    code, status_code = "busy", 503
+    message = "Too many photos of this relying party are being processed; retry shortly."
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__()
+        self.headers = {"Retry-After": str(max(1, retry_after))}
+
+
+class FaceQueue:
+    """Photos in flight per relying party, and a fair turn at the face workers.
+
+    At most `per_rp` photos of one relying party are admitted at once (waiting or being
+    encoded); one more is refused with FacesBusy at once. At most `workers` photos are
+    encoded at once; when one finishes, the next turn goes to the waiting relying party with
+    the fewest photos being encoded (the longest waiting among equals), so a burst of one
+    program never holds another's counter behind it. Lives on the event loop: no locks.
+    """
+
+    def __init__(self, workers: int, per_rp: int, retry_after: int = 1) -> None:
+        self.workers, self.per_rp, self.retry_after = workers, per_rp, retry_after
+        self.admitted: Counter[str] = Counter()  # rp -> photos waiting or encoding
+        self.encoding: Counter[str] = Counter()  # rp -> photos given a worker
+        self.waiting: OrderedDict[str, deque[asyncio.Future[None]]] = OrderedDict()
+        self.started = 0  # photos given to the workers since start (a metric)
+        self.refused = 0  # photos refused busy since start
+
+    @asynccontextmanager
+    async def turn(self, rp_id: str) -> AsyncIterator[None]:
+        """Admit one photo of `rp_id` and wait for a worker; FacesBusy past `per_rp`."""
+        if self.admitted[rp_id] >= self.per_rp:
+            self.refused += 1
+            raise FacesBusy(self.retry_after)
+        self.admitted[rp_id] += 1
+        try:
+            await self._acquire(rp_id)
+            self.started += 1
+            try:
+                yield
+            finally:
+                self._release(rp_id)
+        finally:
+            _decrement(self.admitted, rp_id)
+
+    async def _acquire(self, rp_id: str) -> None:
+        if self.encoding.total() < self.workers and not self.waiting:
+            self.encoding[rp_id] += 1
+            return
+        granted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.waiting.setdefault(rp_id, deque()).append(granted)
+        try:
+            await granted
+        except asyncio.CancelledError:  # the client went away
+            if granted.done() and not granted.cancelled():
+                self._release(rp_id)  # the turn was handed over: pass it on
+            else:
+                self._forget(rp_id, granted)
+            raise
+
+    def _forget(self, rp_id: str, granted: asyncio.Future[None]) -> None:
+        line = self.waiting.get(rp_id)
+        if line is not None and granted in line:
+            line.remove(granted)
+            if not line:
+                del self.waiting[rp_id]
+
+    def _release(self, rp_id: str) -> None:
+        """`rp_id`'s photo is done: hand its worker to the next relying party in turn."""
+        _decrement(self.encoding, rp_id)
+        while self.waiting:
+            turn = min(self.waiting, key=lambda rp: self.encoding[rp])
+            line = self.waiting[turn]
+            granted = line.popleft()
+            if not line:
+                del self.waiting[turn]
+            if not granted.done():
+                self.encoding[turn] += 1
+                granted.set_result(None)
+                return
+
+
+def _decrement(counts: Counter[str], key: str) -> None:
+    counts[key] -= 1
+    if counts[key] <= 0:
+        del counts[key]
+
+
+def face_queue(state: AppState) -> FaceQueue:
+    """The server's FaceQueue, made on first use from the settings."""
+    queue = state.extras.get("face_queue")
+    if queue is None:
+        settings = state.settings
+        queue = state.extras["face_queue"] = FaceQueue(
+            settings.face_workers, settings.face_queue_per_rp, settings.face_busy_retry_after)
+    return queue
+
+
+async def extract_probe(state: AppState, data: bytes, rp_id: str) -> Probe:
+    """The photo's templates under every loaded model, encoded at once in their pools, in
+    `rp_id`'s turn (FacesBusy when it has too many in flight); the configured model's
+    refusal (a MatchingError) is the caller's to report."""
+    async with face_queue(state).turn(rp_id):
+        return await _extract_probe(state, data)
+
+
+async def _extract_probe(state: AppState, data: bytes) -> Probe:
     assert state.faces is not None
     jobs = [state.faces.extract(data), *(old.service.extract(data) for old in state.legacy_faces)]
     results = await asyncio.gather(*jobs, return_exceptions=True)

@@ -34,10 +34,18 @@ ClockDep = Annotated[Clock, Depends(get_clock)]
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
-def get_client(state: StateDep, clock: ClockDep, credentials: Credentials) -> Client:
-    if credentials is None or credentials.scheme.lower() != "bearer":
+# The scope key under which middleware.RequestContext leaves the client it authenticated
+# (before the body was read); the dependency below then only reads it.
+CLIENT_SCOPE_KEY = "authd.client"
+
+
+def client_for(state: AppState, authorization: str | None, now: int) -> Client:
+    """The client an `Authorization: Bearer <API key>` header names; InvalidClient for a
+    missing header, another scheme or a bad key (the key cache spares a database read)."""
+    scheme, _, presented = (authorization or "").partition(" ")
+    presented = presented.strip()
+    if scheme.lower() != "bearer" or not presented:
         raise InvalidClient()
-    presented, now = credentials.credentials, clock.now()
     cached = state.client_cache.get(presented, now)
     if cached is not None:
         return cached
@@ -45,6 +53,16 @@ def get_client(state: StateDep, clock: ClockDep, credentials: Credentials) -> Cl
         client = authenticate(session, presented, now)
     state.client_cache.put(presented, client)
     return client
+
+
+def get_client(request: Request, state: StateDep, clock: ClockDep,
+               credentials: Credentials) -> Client:
+    known = request.scope.get(CLIENT_SCOPE_KEY)
+    if isinstance(known, Client):
+        return known
+    if credentials is None:
+        raise InvalidClient()
+    return client_for(state, f"{credentials.scheme} {credentials.credentials}", clock.now())
 
 
 def require(scope: str) -> Callable[[Client], Client]:

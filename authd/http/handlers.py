@@ -43,9 +43,11 @@ def error_response(status: int, code: str, message: str, headers: dict | None = 
 
 async def _ours(_: Request, exc: ErrorContract) -> JSONResponse:
     code, status = exc.code, exc.status_code
-    if status >= 500:
+    if status == 500:
         log.error("server-side failure", extra={"code": code})
         return error_response(status, code, "Internal error.")
+    if status > 500:  # unavailable or busy: our own fixed message, e.g. with a Retry-After
+        log.warning("service unavailable", extra={"code": code})
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
     headers.update(exc.headers)  # e.g. Retry-After on a 429
     return error_response(status, code, exc.message, headers, dict(exc.public_details))

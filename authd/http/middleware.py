@@ -1,4 +1,10 @@
-"""Pure-ASGI middleware: request id, access log line, metrics, body-size limit."""
+"""Pure-ASGI middleware: request id, access log line, metrics, API key, body-size limit.
+
+For every /v1 route (a path a route answers) the API key is checked first, from the headers
+alone: a missing or bad key is a 401 `invalid_client` before a byte of the body is read,
+parsed or validated (an anonymous caller can make the server neither buffer a body nor tell
+it which fields it wants). The client found is left in the scope for the route's dependency
+(authd.http.deps)."""
 
 from __future__ import annotations
 
@@ -9,8 +15,12 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+from starlette.concurrency import run_in_threadpool
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from authd.errors import AuthdError
+from authd.http.deps import CLIENT_SCOPE_KEY, client_for
 from authd.http.handlers import error_response
 from authd.http.metrics import Metrics
 from authd.logs import request_id_var
@@ -43,13 +53,7 @@ class RequestContext:
             await send(message)
 
         try:
-            replay = await self._bounded_body(scope, receive)
-            if replay is None:
-                response = error_response(413, "body_too_large",
-                                          f"The body is larger than {self.max_body} bytes.")
-                await response(scope, receive, send_wrapper)
-            else:
-                await self._guarded(scope, replay, send_wrapper)
+            await self._guarded(scope, receive, send_wrapper)
         finally:
             elapsed = time.perf_counter() - started
             route = _route_template(scope)
@@ -67,12 +71,29 @@ class RequestContext:
             await send(message)
 
         try:
-            await self.app(scope, receive, tracking_send)
+            await self._checked(scope, receive, tracking_send)
         except Exception as exc:  # the one place that turns a crash into the error shape
             log.error("unexpected error", extra={"exc_type": type(exc).__name__})
             if started["response"]:
                 raise
             await error_response(500, "internal_error", "Internal error.")(scope, receive, send)
+
+    async def _checked(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The API key (on /v1), then the body size, then the app."""
+        if scope["path"].startswith("/v1/") and _routed(scope):
+            try:
+                scope[CLIENT_SCOPE_KEY] = await _client(scope)
+            except AuthdError as exc:  # InvalidClient; the body stays unread
+                await error_response(exc.status_code, exc.code, str(exc),
+                                     {"WWW-Authenticate": "Bearer"})(scope, receive, send)
+                return
+        replay = await self._bounded_body(scope, receive)
+        if replay is None:
+            response = error_response(413, "body_too_large",
+                                      f"The body is larger than {self.max_body} bytes.")
+            await response(scope, receive, send)
+            return
+        await self.app(scope, replay, send)
 
     async def _bounded_body(self, scope: Scope, receive: Receive) -> Receive | None:
         """Read the body up to the limit; None when it is over (before reading it all)."""
@@ -91,6 +112,30 @@ class RequestContext:
             more = message.get("more_body", False)
         body = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
         return _replay([body], receive)
+
+
+def _routed(scope: Scope) -> bool:
+    """A route answers this path (with this method or another): an unknown path stays a
+    404 whoever asks."""
+    return any(route.matches(scope)[0] is not Match.NONE for route in scope["app"].routes)
+
+
+async def _client(scope: Scope) -> Any:
+    """The client the Authorization header names (authd.http.deps.client_for); a key seen
+    lately comes from the cache, on the loop; otherwise the database, in the thread pool."""
+    state = scope["app"].state.authd
+    authorization, now = _header(scope, b"authorization"), state.clock.now()
+    cached = _cached(state, authorization, now)
+    if cached is not None:
+        return cached
+    return await run_in_threadpool(client_for, state, authorization, now)
+
+
+def _cached(state: Any, authorization: str | None, now: int) -> Any:
+    scheme, _, presented = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not presented.strip():
+        return None
+    return state.client_cache.get(presented.strip(), now)
 
 
 def _replay(messages: list[Message], then: Receive) -> Receive:

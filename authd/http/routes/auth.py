@@ -9,7 +9,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field, model_validator
 
 from authd.authentication import throttle
-from authd.authentication.service import Attempt, authenticate
+from authd.authentication.service import Attempt, admit_first, authenticate
 from authd.http.deps import AuditCtx, AuthClient, ClockDep, StateDep
 from authd.http.routes.faces import b64_photo, extract
 from authd.http.schemas import Strict
@@ -105,6 +105,9 @@ async def authenticate_person(
                             body.individual_id, now)
     evidence = body.factors.evidence()
     if body.factors.face is not None:  # encoded in the face pool, never on the event loop
+        # the person first: an unknown or refused ID never costs a photo decode
+        await run_in_threadpool(admit_first, state, client, Attempt(
+            body.individual_id, body.id_type, body.txn_id, evidence), audit, now)
         photo = b64_photo(body.factors.face.image_b64, state)
         uin = body.individual_id if body.id_type == "uin" else None
         evidence["face"] = await extract(state, photo, audit, "authenticate", uin)

@@ -128,7 +128,7 @@ async def extract(state: AppState, photo: Awaitable[bytes], ctx: AuditContext, a
         photo.close()  # type: ignore[attr-defined]  # never awaited: say so, quietly
         raise FacesUnavailable()
     try:
-        return await extract_probe(state, await photo)
+        return await extract_probe(state, await photo, ctx.rp_id or "")
     except MatchingError as exc:
         record = AuditRecord(action, "refused", reason=exc.code, uin=uin, factor="face")
         await run_in_threadpool(append_alone, state.db, ctx, record, state.clock.now())
@@ -145,11 +145,18 @@ async def put_face(uin: str, request: Request, client: EnrollClient, state: Stat
                    clock: ClockDep, audit: AuditCtx) -> IdentityOut:
     """Enroll or replace the face of an identity, after a 1:N search for duplicates."""
     identities.validate_uin(uin)
+    await run_in_threadpool(_enrollable, state, uin)  # a 404 never costs a photo decode
     photo = Photo()
     probe = await extract(state, photo.read(read_photo(request, state)), audit,
                           "face.enroll", uin)
     return await run_in_threadpool(_store_face, state, client, audit, uin, probe,
                                    clock.now(), photo.data)
+
+
+def _enrollable(state: AppState, uin: str) -> None:
+    with transaction(state.db_read) as session:
+        if identities.get_by_uin(session, uin).status != "active":
+            raise identities.IdentityNotFound()
 
 
 def _store_face(state: AppState, client: Client, ctx: AuditContext, uin: str,

@@ -149,6 +149,6 @@ def test_reset_failures(run, tmp_path):
 
 
 def identities_id(session, uin: str) -> int:
-    from authd import identities
+    from authd.registry import identities
 
     return identities.get_by_uin(session, uin).id

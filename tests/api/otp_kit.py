@@ -49,7 +49,7 @@ def counter(state: AppState, rp_id: str = "program-a", **options: Any) -> dict[s
 
 
 def outbox(state: AppState) -> list[dict[str, Any]]:
-    state.extras["notifier"].flush()
+    state.notifier.flush()
     path = state.settings.data_dir / OUTBOX_FILE
     if not path.exists():
         return []

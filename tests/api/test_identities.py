@@ -55,7 +55,7 @@ def test_deactivate(client, enroll_headers):
 
 
 def test_vids_create_revoke_and_expire(client, enroll_headers, state, clock):
-    from authd import identities
+    from authd.registry import identities
 
     uin = client.post("/v1/identities", json={}, headers=enroll_headers).json()["uin"]
     perpetual = client.post("/v1/vids", json={"uin": uin, "kind": "perpetual"},
@@ -100,7 +100,7 @@ def test_every_change_writes_exactly_one_audit_event(client, enroll_headers, sta
 
 
 def test_api_keys_and_scopes(client, state, clock):
-    from authd import clients
+    from authd.registry import clients
 
     auth_only = make_key(state, ["auth"])
     r = client.post("/v1/identities", json={}, headers=bearer(auth_only))
@@ -123,7 +123,7 @@ def test_api_keys_and_scopes(client, state, clock):
 def test_api_key_cache_bounds_revocation_delay(client, state, clock):
     """A key used just before its revocation keeps working in this process for at most
     api_key_cache_seconds; a key never seen here is refused at once."""
-    from authd import clients
+    from authd.registry import clients
 
     key = make_key(state, ["enroll"])
     assert client.post("/v1/identities", json={}, headers=bearer(key)).status_code == 201

@@ -37,7 +37,7 @@ def mint(state: AppState, api_key: str, uin: str, *, now: int | None = None,
     with transaction(state.db) as session:
         rp_client = clients.authenticate(session, api_key, state.clock.now())
         identity = identities.get_by_uin(session, uin)
-        return issue_token(state, session, rp_client, identity, amr=amr or ["otp"], acr=acr,
+        return issue_token(state.tokens, session, rp_client, identity, amr=amr or ["otp"], acr=acr,
                            txn=txn, now=now)
 
 

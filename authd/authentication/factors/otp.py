@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from authd.authentication.factors import FactorContext, FactorFailed, FactorResult
-from authd.otp import transactions as otp
+from authd.otp.transactions import OtpRefused
 from authd.registry import subjects
 
 FACTOR = "otp"
@@ -22,7 +22,7 @@ def check(ctx: FactorContext, code: str) -> FactorResult:
     try:
         store.verify(ctx.session, ctx.txn_id, code, identity_id=ctx.identity.id,
                      rp_id=ctx.client.rp_id, purpose=ctx.purpose, now=ctx.now)
-    except otp.OtpRefused as refused:
+    except OtpRefused as refused:
         if refused.reason == "otp_wrong_code":
             ctx.record_failure()
         raise FactorFailed(refused.reason, FACTOR) from None

@@ -14,6 +14,7 @@ import hidden in a function still makes the two modules depend on each other.
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -192,9 +193,17 @@ def test_sees_the_code() -> None:
     assert len(all_imports(ROOT)) > 300
 
 
+# The one route->route import left, `identities` -> `faces.enroll_or_open_case`, goes when the
+# one enrollment path moves into authd.faces.enrollment (issue 11 item 4, another branch).
+# Exact: any other fault fails, and so does this entry once the import is gone (remove it).
+PENDING = {"routes": ["authd.http.routes.identities imports "
+                      "authd.http.routes.faces.enroll_or_open_case"]}
+
+
 @pytest.mark.parametrize("kind", ["cycles", "layers", "routes", "libraries"])
 def test_architecture(found: dict[str, list[str]], kind: str) -> None:
-    assert found[kind] == [], "\n".join(found[kind])
+    faults = [re.sub(r":\d+ imports ", " imports ", fault) for fault in found[kind]]
+    assert faults == PENDING.get(kind, []), "\n".join(found[kind])
 
 
 # The checks themselves, on a small tree written for each case: each must catch its fault.

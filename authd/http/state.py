@@ -12,7 +12,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -21,6 +20,8 @@ from authd.audit.sequencer import Chain
 from authd.authentication.limiter import Limiter, build_limiter
 from authd.authentication.throttle import Throttle
 from authd.clock import Clock
+from authd.faces.gallery import Gallery
+from authd.faces.service import FaceService, ModelFaces
 from authd.faces.vault import TemplateVault
 from authd.http.metrics import Metrics
 from authd.otp.notify import BackgroundNotifier, build_notifier
@@ -34,10 +35,6 @@ from authd.tokens.issuance import TokenIssuer
 from authd.tokens.rotation import SigningKeys
 from keys import KeyRing, SealingKeyStore, generate_master_key, hash_secret, parse_master_key
 from keys.keyfile import atomic_write
-
-if TYPE_CHECKING:
-    from authd.faces.gallery import Gallery
-    from authd.faces.service import FaceService, ModelFaces
 
 log = logging.getLogger("authd.http.state")
 ReadinessCheck = Callable[[], str]  # "ok" or "failing"

@@ -88,6 +88,6 @@ def test_readiness_reports_the_face_workers(settings, clock):
         ready = client.get("/readyz").json()
         assert ready["status"] == "ok" and ready["checks"]["faces"] == "ok"
         assert ready["checks"]["index"] == "ok"
-        client.app.state.authd.faces.service.pool.shutdown(wait=True)  # the workers are gone
+        client.app.state.authd.faces.pool.shutdown(wait=True)  # the workers are gone
         r = client.get("/readyz")
         assert r.status_code == 503 and r.json()["checks"]["faces"] == "failing"

@@ -44,4 +44,4 @@ def test_enrollment_on_one_replica_is_found_by_the_other(replicas, faces_dir):
     for replica in (a, b):  # each catches up from the change log before it searches
         assert replica.post("/v1/dedup/search", json=probe,
                             headers=headers).json()["candidates"] == []
-        assert len(replica.app.state.authd.faces.gallery.index) == 0
+        assert len(replica.app.state.authd.gallery.index) == 0

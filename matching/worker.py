@@ -17,6 +17,7 @@ import signal
 import threading
 import time
 
+from matching import sface_encoder
 from matching.encoder import load_encoder
 from matching.pipeline import FacePipeline, PipelineSettings
 from matching.templates import Template
@@ -31,9 +32,7 @@ def init(settings: PipelineSettings) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _exit_with_parent()
     if settings.model == "sface":
-        import cv2
-
-        cv2.setNumThreads(settings.opencv_threads)
+        sface_encoder.limit_threads(settings.opencv_threads)
     _pipeline = FacePipeline(load_encoder(settings.model), settings)
 
 

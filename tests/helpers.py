@@ -132,7 +132,7 @@ def counter(state: AppState, rp_id: str = "program-a", **options: Any) -> dict[s
 
 
 def outbox(state: AppState) -> list[dict[str, Any]]:
-    state.extras["notifier"].flush()
+    state.notifier.flush()
     path = state.settings.data_dir / OUTBOX_FILE
     if not path.exists():
         return []
@@ -243,7 +243,8 @@ def mint(state: AppState, api_key: str, uin: str, *, now: int | None = None,
     with transaction(state.db) as session:
         rp_client = clients.authenticate(session, api_key, state.clock.now())
         identity = identities.get_by_uin(session, uin)
-        return issue_token(state, session, rp_client, identity, amr=amr or ["otp"], acr=acr,
+        return issue_token(state.tokens, session, rp_client, identity, amr=amr or ["otp"],
+                           acr=acr,
                            txn=txn, now=now)
 
 

@@ -60,7 +60,7 @@ def mint(data_dir: Path, rp_id: str = "program-a") -> str:
             session.flush()
             rp = clients.authenticate(session, key.api_key, now)
             person = identities.create_identity(session, NewIdentity(name="Amina"), now)
-            return issue_token(state, session, rp, person, amr=["otp"], acr=1, txn="t",
+            return issue_token(state.tokens, session, rp, person, amr=["otp"], acr=1, txn="t",
                                now=now).token
     finally:
         state.close()

@@ -1,3 +1,5 @@
-"""The audit log: one event per state-changing or authentication call, its proof chain, and the
-search operators use to find why someone was refused.
+"""The audit log: `events` (one hash-chained event per state-changing or authentication call),
+`sequencer` (one process links committed events into the chain and signs checkpoints),
+`checkpoints` (signed heads of the chain), `verify` (checking the chain and checkpoints) and
+`search` (finding why someone was refused, for the API and the CLI).
 """

@@ -20,12 +20,12 @@ from pathlib import Path
 
 from anyio import to_thread
 from sqlalchemy import Connection, Engine, text
+from sqlalchemy.orm import Session, sessionmaker
 
-from authd.audit import checkpoints
-from authd.audit import events as audit
-from authd.http.state import AppState
+from authd.audit import checkpoints, events
+from authd.clock import Clock
 from authd.storage.db import transaction
-from authd.tokens import rotation as keyring
+from authd.tokens.rotation import SigningKeys
 
 log = logging.getLogger("authd.audit.sequencer")
 LOCK_NAME = "authd-audit-sequencer"
@@ -94,71 +94,84 @@ class Election:
 
 
 @dataclass(frozen=True)
+class Chain:
+    """What the sequencer works with: the database, the signing keys that sign checkpoints
+    (named `origin`), the clock and its two periods."""
+
+    engine: Engine
+    db: sessionmaker[Session]
+    db_read: sessionmaker[Session]
+    signing: SigningKeys
+    origin: str  # "<issuer>/audit"
+    clock: Clock
+    link_seconds: float
+    checkpoint_seconds: float
+
+
+@dataclass(frozen=True)
 class Round:
     linked: int
-    head: audit.Head
+    head: events.Head
     checkpoint: checkpoints.Checkpoint | None
 
 
-def link_all(state: AppState, batch: int = 1000) -> tuple[int, audit.Head]:
+def link_all(chain: Chain, batch: int = 1000) -> tuple[int, events.Head]:
     """Link every committed, unlinked event (in batches, one transaction each)."""
-    with transaction(state.db_read) as session:  # idle rounds cost a read, not the write lock
-        if not audit.has_pending(session):
-            head = audit.read_head(session)
-            return 0, head or audit.Head(0, audit.GENESIS)
+    with transaction(chain.db_read) as session:  # idle rounds cost a read, not the write lock
+        if not events.has_pending(session):
+            head = events.read_head(session)
+            return 0, head or events.Head(0, events.GENESIS)
     linked = 0
     while True:
-        with transaction(state.db) as session:
-            before = audit.read_head(session)
-            head = audit.link_pending(session, batch)
+        with transaction(chain.db) as session:
+            before = events.read_head(session)
+            head = events.link_pending(session, batch)
         done = head.size - (before.size if before else 0)
         linked += done
         if done < batch:
             return linked, head
 
 
-def checkpoint(state: AppState, now: int) -> checkpoints.Checkpoint | None:
-    keyring.refresh(state)  # the ring may have rotated in another process
-    with transaction(state.db) as session:
-        return checkpoints.sign_head(session, state.keyring, f"{state.settings.issuer}/audit",
-                                     now)
+def checkpoint(chain: Chain, now: int) -> checkpoints.Checkpoint | None:
+    chain.signing.refresh()  # the ring may have rotated in another process
+    with transaction(chain.db) as session:
+        return checkpoints.sign_head(session, chain.signing.keyring, chain.origin, now)
 
 
-def one_round(state: AppState, sign: bool) -> Round:
-    linked, head = link_all(state)
-    signed = checkpoint(state, state.clock.now()) if sign else None
+def one_round(chain: Chain, sign: bool) -> Round:
+    linked, head = link_all(chain)
+    signed = checkpoint(chain, chain.clock.now()) if sign else None
     return Round(linked, head, signed)
 
 
-async def run(state: AppState, election: Election) -> None:
+async def run(chain: Chain, election: Election) -> None:
     """The lifespan's task: try to lead; while leading, link every `audit_link_seconds` and
     sign a checkpoint every `audit_checkpoint_seconds` (when the head moved)."""
-    settings = state.settings
     loop = asyncio.get_running_loop()
-    next_sign = loop.time() + settings.audit_checkpoint_seconds
+    next_sign = loop.time() + chain.checkpoint_seconds
     while True:
         try:
             if await to_thread.run_sync(election.try_lead):
                 sign = loop.time() >= next_sign
-                await to_thread.run_sync(one_round, state, sign)
+                await to_thread.run_sync(one_round, chain, sign)
                 if sign:
-                    next_sign = loop.time() + settings.audit_checkpoint_seconds
+                    next_sign = loop.time() + chain.checkpoint_seconds
         except Exception:  # the next round retries; serving is unaffected
             log.exception("audit sequencer round failed")
-        await asyncio.sleep(settings.audit_link_seconds)
+        await asyncio.sleep(chain.link_seconds)
 
 
-def start(state: AppState) -> tuple[asyncio.Task[None], Election]:
-    election = Election(state.engine)
-    task = asyncio.get_running_loop().create_task(run(state, election), name="audit-sequencer")
+def start(chain: Chain) -> tuple[asyncio.Task[None], Election]:
+    election = Election(chain.engine)
+    task = asyncio.get_running_loop().create_task(run(chain, election), name="audit-sequencer")
     return task, election
 
 
-def finish(state: AppState, election: Election) -> None:
+def finish(chain: Chain, election: Election) -> None:
     """On a clean stop: the leader links what is left and signs the head, then steps down."""
     try:
         if election.leading:
-            one_round(state, sign=True)
+            one_round(chain, sign=True)
     except Exception:  # noqa: BLE001 - the next leader links it
         log.exception("final audit sequencer round failed")
     finally:

@@ -45,7 +45,7 @@ def decide(results: Iterable[FactorResult], policy: Policy) -> Decision:
     return Decision(tuple(factors), len(factors))
 
 
-def admissible(presented: Iterable[str], policy: Policy) -> None:
+def check_presented(presented: Iterable[str], policy: Policy) -> None:
     """The decision that would follow if every presented factor verified: checked before
     any evidence is, so an OTP is not consumed for an authentication that cannot succeed."""
     decide([FactorResult(name) for name in presented], policy)

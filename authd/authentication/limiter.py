@@ -51,6 +51,10 @@ class Limiter(Protocol):
         0 when all were taken, else that bucket's wait (one round trip or transaction)."""
         ...
 
+    def close(self) -> None:
+        """Release what it holds (a Redis connection pool)."""
+        ...
+
 
 def hit(limiter: Limiter, key: str, limit: Limit, now: float) -> None:
     """Take a token or raise RateLimited with the Retry-After a client should honour."""
@@ -96,6 +100,9 @@ class DatabaseLimiter:
                     return (1 - available) / limit.rate
             self._maybe_prune(conn, now)
         return 0.0
+
+    def close(self) -> None:
+        """Nothing of its own to release: the engine belongs to the state."""
 
     def _upsert(self, key: str, limit: Limit, now: float):  # type: ignore[no-untyped-def]
         bucket = RateBucket.__table__.c

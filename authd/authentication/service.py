@@ -19,13 +19,11 @@ from typing import Any, TypeVar
 from sqlalchemy.orm import Session
 
 from authd.audit.events import AuditContext, AuditRecord, append
-from authd.authentication.decision import Decision, Policy, admissible, decide
-from authd.authentication.factors import Checker, FactorContext
-from authd.authentication.factors import face as face_factor
-from authd.authentication.factors import otp as otp_factor
+from authd.authentication.decision import Decision, Policy, check_presented, decide
+from authd.authentication.factors import Checker, FactorContext, face, otp
 from authd.errors import FactorNotSupported, Refused
 from authd.http.state import AppState
-from authd.otp import transactions as otp
+from authd.otp.transactions import Purpose, Verifier
 from authd.registry import subjects
 from authd.registry.clients import Client
 from authd.registry.identities import IdType
@@ -37,7 +35,7 @@ T = TypeVar("T")
 ACTION = "authenticate"
 
 # One entry per supported factor.
-CHECKERS: Mapping[str, Checker] = {"otp": otp_factor.check, "face": face_factor.check}
+CHECKERS: Mapping[str, Checker] = {"otp": otp.check, "face": face.check}
 
 
 @dataclass(frozen=True)
@@ -72,9 +70,9 @@ def supported(attempt: Attempt) -> None:
 
 def verify_subject(
     session: Session, state: AppState, client: Client, attempt: Attempt, *,
-    policy: Policy, purpose: otp.Purpose, now: int, trace: Trace,
+    policy: Policy, purpose: Purpose, now: int, trace: Trace,
 ) -> tuple[Identity, Decision]:
-    admissible(attempt.evidence, policy)
+    check_presented(attempt.evidence, policy)
     identity = _admit(session, state, client, attempt, purpose, now)
     trace.uin = identity.uin
     ctx = FactorContext(session, state, client, identity, attempt.txn_id, purpose, now)
@@ -82,17 +80,17 @@ def verify_subject(
     for result in results:  # audit-safe facts, e.g. the face distance and threshold
         trace.detail.update(result.detail)
     decision = decide(results, policy)
-    state.otps.succeed(session, otp.Verifier(identity.id, client.rp_id, purpose))
+    state.otps.succeed(session, Verifier(identity.id, client.rp_id, purpose))
     return identity, decision
 
 
 def _admit(session: Session, state: AppState, client: Client, attempt: Attempt,
-           purpose: otp.Purpose, now: int) -> Identity:
+           purpose: Purpose, now: int) -> Identity:
     try:
         identity = subjects.found(session, attempt.individual_id, attempt.id_type, now)
-        verifier = otp.Verifier(identity.id, client.rp_id, purpose)
-        return subjects.admit(session, state.otps, identity, verifier, now,
-                              max_failures=state.settings.max_consecutive_failures)
+        verifier = Verifier(identity.id, client.rp_id, purpose)
+        return subjects.ensure_usable(session, state.otps, identity, verifier, now,
+                                      max_failures=state.settings.max_consecutive_failures)
     except Refused:
         code = attempt.evidence.get("otp")
         if isinstance(code, str) and attempt.txn_id:  # cost what a wrong code costs
@@ -154,7 +152,7 @@ def authenticate(
         identity, decision = verify_subject(
             session, state, client, attempt, policy=Policy.of(client), purpose="auth",
             now=now, trace=trace)
-        token = issue_token(state, session, client, identity, amr=list(decision.amr),
+        token = issue_token(state.tokens, session, client, identity, amr=list(decision.amr),
                             acr=decision.acr, txn=txn, now=now)
         return token, AuditRecord(
             ACTION, "success", uin=identity.uin, factor=attempt.factor_names,

@@ -13,33 +13,42 @@ access through another program or to their own controls.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from authd.authentication.limiter import Limit, Limiter, hit, hit_all, id_key, id_limit, rp_limit
-from authd.http.state import AppState
 from authd.otp.transactions import Purpose
+from authd.settings import Settings
 
 
-def limiter(state: AppState) -> Limiter:
-    return state.extras["ratelimiter"]
+@dataclass(frozen=True)
+class Throttle:
+    """The limiter, the server's limits and the key that hashes presented IDs."""
 
+    limiter: Limiter
+    rp_limit: Limit
+    id_limit: Limit
+    resend_seconds: int
+    key: bytes = field(repr=False)
 
-def admit_call(
-    state: AppState, rp_id: str, id_type: str, individual_id: str, now: int,
-    purpose: Purpose = "auth",
-) -> None:
-    """Raise RateLimited unless the relying party and the presented ID (at this relying
-    party, for this purpose) have a token."""
-    key = id_key(state.secrets.otp_key, id_type, individual_id)
-    hit_all(limiter(state), [(f"rp:{rp_id}", rp_limit(state.settings)),
-                             (f"id:{rp_id}:{purpose}:{key}", id_limit(state.settings))], now)
+    @classmethod
+    def of(cls, limiter: Limiter, settings: Settings, key: bytes) -> Throttle:
+        return cls(limiter, rp_limit(settings), id_limit(settings),
+                   settings.otp_resend_cooldown_seconds, key)
 
+    def limit_call(self, rp_id: str, id_type: str, individual_id: str, now: int,
+                   purpose: Purpose = "auth") -> None:
+        """Raise RateLimited unless the relying party and the presented ID (at this relying
+        party, for this purpose) have a token."""
+        key = id_key(self.key, id_type, individual_id)
+        hit_all(self.limiter, [(f"rp:{rp_id}", self.rp_limit),
+                               (f"id:{rp_id}:{purpose}:{key}", self.id_limit)], now)
 
-def admit_resend(
-    state: AppState, rp_id: str, id_type: str, individual_id: str, now: int,
-    purpose: Purpose = "auth",
-) -> None:
-    """The resend cool-down: one OTP request per presented ID, relying party and purpose."""
-    seconds = state.settings.otp_resend_cooldown_seconds
-    if seconds <= 0:
-        return
-    key = id_key(state.secrets.otp_key, id_type, individual_id)
-    hit(limiter(state), f"resend:{rp_id}:{purpose}:{key}", Limit.once_every(seconds), now)
+    def limit_resend(self, rp_id: str, id_type: str, individual_id: str, now: int,
+                     purpose: Purpose = "auth") -> None:
+        """The resend cool-down: one OTP request per presented ID, relying party and
+        purpose."""
+        if self.resend_seconds <= 0:
+            return
+        key = id_key(self.key, id_type, individual_id)
+        hit(self.limiter, f"resend:{rp_id}:{purpose}:{key}",
+            Limit.once_every(self.resend_seconds), now)

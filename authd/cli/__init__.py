@@ -1,2 +1,6 @@
-"""The `authd` command: serve, init and the operator tasks, one module per group.
+"""The `authd` command: `main` (the app: `serve`, `init`, and the groups it registers),
+`common` (what every group shares: the data-dir option, opening the state, failing,
+auditing), `registry` (`rp`, `identity`, `vid`), `keys` (`keys`, `token verify`), `faces`
+(`faces`, `enroll-batch`) and `audit` (`audit verify|link|show`). Groups import `common`,
+never `main`.
 """

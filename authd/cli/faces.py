@@ -14,11 +14,19 @@ from typing import Annotated
 
 import typer
 
-from authd.cli.keys import keys_app
+from authd.cli.common import fail, opened
 from authd.faces.batch import run_batch, write_report
-from authd.faces.service import FaceService, attach_faces, close_faces
+from authd.faces.models import MODEL_IDS, migration_under_way, template_counts
+from authd.faces.reencode import Outcome, migrate, todo
+from authd.faces.runtime import attach_faces, close_faces
+from authd.faces.service import FaceService
 
 faces_app = typer.Typer(help="The face model and gallery.", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(faces_app, name="faces")
+    app.command("enroll-batch")(enroll_batch)
 
 
 def enroll_batch(
@@ -31,8 +39,6 @@ def enroll_batch(
 ) -> None:
     """Enroll faces in bulk: encode on all cores, dedup within the batch and against the
     gallery, resumable (a rerun skips what is done), with a CSV and JSON report."""
-    from authd.cli.main import opened
-
     with opened(data_dir) as state:
         attach_faces(state)
         try:
@@ -54,29 +60,6 @@ def _count_rows(manifest: Path) -> int:
         return max(sum(1 for _ in handle) - 1, 0)
 
 
-@keys_app.command("reseal")
-def keys_reseal(data_dir: Annotated[Path | None, typer.Option("--data-dir")] = None) -> None:
-    """Rotate the sealing key and re-seal every stored template under it (safe while the
-    service runs: servers open old and new blobs and follow the new key)."""
-    from authd.audit.events import AuditRecord
-    from authd.cli.main import cli_audit, opened
-    from authd.faces.reseal import reseal_all
-    from authd.http.state import resolve_master_key
-    from authd.storage.db import transaction
-    from keys import SealingKeyStore
-
-    with opened(data_dir) as state:
-        directory = state.settings.data_dir / "sealing-keys"
-        SealingKeyStore(directory, resolve_master_key(state.settings)).rotate()
-        report = reseal_all(state)
-        with transaction(state.db) as session:
-            cli_audit(state, session, AuditRecord("keys.reseal", "success", detail={
-                "key_id": report.key_id, "templates": report.templates,
-                "pending": report.pending, "index_files": report.index_files}))
-    typer.echo(f"re-sealed {report.templates} templates, {report.pending} pending ones and "
-               f"{report.index_files} index files under key {report.key_id}")
-
-
 @faces_app.command("migrate")
 def faces_migrate(
     to: Annotated[str, typer.Option("--to", help="the face model to re-encode into: sface "
@@ -91,10 +74,6 @@ def faces_migrate(
     (AUTHD_FACE_KEEP_PHOTOS). Resumable: a re-run continues where the last one stopped.
     Identities with no kept photo are listed for re-capture and keep authenticating on their
     old template until enrolled again."""
-    from authd.cli.main import fail, opened
-    from authd.faces.models import MODEL_IDS
-    from authd.faces.reencode import migrate, todo
-
     if to not in MODEL_IDS:
         raise fail(f"--to must be one of {', '.join(MODEL_IDS)}", 2)
     with opened(data_dir) as state:
@@ -128,9 +107,6 @@ def faces_migrate(
 @faces_app.command("status")
 def faces_status(data_dir: Annotated[Path | None, typer.Option("--data-dir")] = None) -> None:
     """Templates per face model, and the migration under way if any."""
-    from authd.cli.main import opened
-    from authd.faces.models import migration_under_way, template_counts
-
     with opened(data_dir) as state, state.db_read() as session:
         counts = template_counts(session)
         migration = migration_under_way(session)
@@ -157,8 +133,6 @@ def _with_rate(bar):  # type: ignore[no-untyped-def]
 
 
 def _write_migration_report(outcomes: list, stem: Path, remaining: int) -> dict:
-    from authd.faces.reencode import Outcome
-
     counts = Counter(o.outcome for o in outcomes)
     summary = {"rows": len(outcomes), "by_outcome": dict(counts),
                "codes": dict(Counter(o.code for o in outcomes if o.code)),

@@ -17,10 +17,12 @@ import httpx
 import typer
 
 from authd.audit.events import AuditRecord
+from authd.cli.common import DataDir, cli_audit, fail, opened
+from authd.faces.reseal import reseal_all
 from authd.http.state import resolve_master_key
 from authd.settings import Settings
 from authd.storage.db import transaction
-from authd.tokens import rotation as keyring
+from authd.tokens import rotation
 from authd.tokens.issuance import TOKEN_TYP
 from keys import InvalidToken, JwksKeys, SealingKeyStore, UnknownKey, verify_jwt
 
@@ -28,7 +30,6 @@ keys_app = typer.Typer(help="The signing key ring and the template sealing keys.
                        no_args_is_help=True)
 token_app = typer.Typer(help="Identity tokens, as a relying party sees them.",
                         no_args_is_help=True)
-DataDir = Annotated[Path | None, typer.Option("--data-dir", help="overrides AUTHD_DATA_DIR")]
 SEALING_DIR = "sealing-keys"  # as opened by authd.http.state.open_state
 
 
@@ -47,8 +48,6 @@ def keys_rotate(
     data_dir: DataDir = None,
 ) -> None:
     """Make a new key active and print its id; the previous keys stay to verify or open."""
-    from authd.cli.main import cli_audit, opened  # the parent CLI imports this module
-
     with opened(data_dir) as state:
         if sealing:
             store = SealingKeyStore(state.settings.data_dir / SEALING_DIR,
@@ -57,7 +56,7 @@ def keys_rotate(
         else:
             now = state.clock.now()
             kid, kind = state.keyring.rotate(now).kid, "signing"
-            state.keyring.prune(now, keyring.max_token_lifetime(state.settings))
+            state.keyring.prune(now, rotation.max_token_lifetime(state.settings))
         with transaction(state.db) as session:
             cli_audit(state, session, AuditRecord("keys.rotate", "success",
                                                   detail={"kind": kind, "kid": kid}))
@@ -72,8 +71,6 @@ def keys_revoke(
     """Remove a compromised signing key at once: gone from JWKS, and every running server
     refuses its tokens from its next request (one `stat` of ring.json, as for rotation).
     Revoking the active key makes a new one first. Prints the active key id."""
-    from authd.cli.main import cli_audit, fail, opened
-
     with opened(data_dir) as state:
         was_active = state.keyring.active.kid == kid
         try:
@@ -92,10 +89,8 @@ def keys_list(data_dir: DataDir = None) -> None:
     """Every key: the signing keys in ring order (the active one, then retired ones and until
     when they stay published in JWKS), then the template sealing keys (the active one seals,
     retired ones still open what they sealed until `authd keys reseal`)."""
-    from authd.cli.main import opened
-
     with opened(data_dir) as state:
-        lifetime = keyring.max_token_lifetime(state.settings)
+        lifetime = rotation.max_token_lifetime(state.settings)
         now = state.clock.now()
         typer.echo(f"{'kind':<8} {'kid':<44} {'status':<9} {'created':<26} published until")
         for key in state.keyring.keys:
@@ -107,6 +102,22 @@ def keys_list(data_dir: DataDir = None) -> None:
                        f"{_when(info.created_at):<26} {_when(until)}")
         for kid, status, created in _sealing_keys(state.settings):
             typer.echo(f"{'sealing':<8} {kid:<44} {status:<9} {_when(created):<26} -")
+
+
+@keys_app.command("reseal")
+def keys_reseal(data_dir: DataDir = None) -> None:
+    """Rotate the sealing key and re-seal every stored template under it (safe while the
+    service runs: servers open old and new blobs and follow the new key)."""
+    with opened(data_dir) as state:
+        directory = state.settings.data_dir / SEALING_DIR
+        SealingKeyStore(directory, resolve_master_key(state.settings)).rotate()
+        report = reseal_all(state)
+        with transaction(state.db) as session:
+            cli_audit(state, session, AuditRecord("keys.reseal", "success", detail={
+                "key_id": report.key_id, "templates": report.templates,
+                "pending": report.pending, "index_files": report.index_files}))
+    typer.echo(f"re-sealed {report.templates} templates, {report.pending} pending ones and "
+               f"{report.index_files} index files under key {report.key_id}")
 
 
 def _sealing_keys(settings: Settings) -> list[tuple[str, str, int | None]]:
@@ -127,7 +138,7 @@ def token_verify(
     aud: Annotated[str, typer.Option("--aud", help="your relying-party id")],
     iss: Annotated[str | None, typer.Option("--iss", help="expected issuer")] = None,
     leeway: Annotated[int, typer.Option(min=0, max=300, help="clock skew allowed, seconds")]
-    = keyring.LEEWAY_SECONDS,
+    = rotation.LEEWAY_SECONDS,
     at: Annotated[int | None, typer.Option("--now", help="verify as of this epoch second "
                                            "(default: now)", hidden=True)] = None,
 ) -> None:

@@ -24,7 +24,8 @@ from sqlalchemy import select
 from authd.audit.events import AuditContext, AuditRecord, append
 from authd.errors import AuthdError
 from authd.faces import enrollment
-from authd.faces.service import Probe, galleries, pipeline_settings
+from authd.faces.runtime import galleries
+from authd.faces.service import Probe, pipeline_settings
 from authd.http.state import AppState
 from authd.registry import identities
 from authd.storage.db import transaction

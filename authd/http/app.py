@@ -11,18 +11,18 @@ from fastapi import FastAPI
 from authd import __version__, logs
 from authd.audit import sequencer
 from authd.clock import Clock
-from authd.faces.service import FaceService, close_faces, open_faces
-from authd.http import console
-from authd.http import handlers as errors
+from authd.faces.runtime import close_faces, open_faces
+from authd.faces.service import FaceService
+from authd.http import console, handlers
 from authd.http.metrics import Metrics
 from authd.http.middleware import RequestContext
 from authd.http.routes import audit, auth, docs, identities, ops, resident, tokens
-from authd.http.routes import faces as face_routes
+from authd.http.routes import faces as face_routes  # `faces` is create_app's parameter
 from authd.http.schemas import API_ERRORS
 from authd.http.state import open_state
 from authd.settings import Settings
 from authd.storage import housekeeping
-from authd.tokens import rotation as keyring
+from authd.tokens import rotation
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
@@ -39,9 +39,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
         state = open_state(settings, clock)
         state.metrics = metrics
         app.state.authd = state
-        upkeep = keyring.start_upkeep(state)
-        purge = housekeeping.start(state)
-        linker, election = sequencer.start(state)
+        upkeep = rotation.start_upkeep(state.signing, state.clock)
+        purge = housekeeping.start(state.db, state.settings, state.clock)
+        chain = state.audit_chain()
+        linker, election = sequencer.start(chain)
         face_tasks = await open_faces(state, shared)
         try:
             yield
@@ -50,7 +51,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
                 task.cancel()
                 with suppress(asyncio.CancelledError):
                     await task
-            await asyncio.to_thread(sequencer.finish, state, election)
+            await asyncio.to_thread(sequencer.finish, chain, election)
             close_faces(state, owned=state.faces not in shared)
             state.close()
 
@@ -59,7 +60,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
         summary="Identity authentication for social-protection programs",
         docs_url=None, redoc_url=None,  # served from the package by routes/docs.py
     )
-    errors.install(app)
+    handlers.install(app)
     app.add_middleware(RequestContext, metrics=metrics, max_body_bytes=settings.max_body_bytes)
     app.include_router(ops.router)
     docs.install(app)

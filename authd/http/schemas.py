@@ -19,6 +19,13 @@ def _iso_date(value: object) -> object:
     return value
 
 
+IndividualId = Annotated[str, Field(min_length=12, max_length=16, pattern=r"^[0-9]+$",
+                                     description="a UIN (12 digits) or a VID (16 digits)")]
+TxnId = Annotated[str, Field(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+OtpCode = Annotated[str, Field(pattern=r"^[0-9]{6}$",
+                               description="the 6-digit code the resident received")]
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

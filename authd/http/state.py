@@ -1,4 +1,5 @@
-"""What the lifespan opens once and every request shares: database, keys, clock, metrics."""
+"""What the lifespan opens once and every request shares: database, keys, clock, metrics, the
+OTP store and notifier, the rate limiter, the face services; each a typed field."""
 
 from __future__ import annotations
 
@@ -6,34 +7,37 @@ import fcntl
 import logging
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from authd.authentication.limiter import build_limiter
+from authd.audit.sequencer import Chain
+from authd.authentication.limiter import Limiter, build_limiter
+from authd.authentication.throttle import Throttle
 from authd.clock import Clock
+from authd.faces.gallery import Gallery
+from authd.faces.service import FaceQueue, FaceService, ModelFaces
 from authd.faces.vault import TemplateVault
 from authd.http.metrics import Metrics
-from authd.otp.notify import build_notifier
+from authd.otp.notify import BackgroundNotifier, build_notifier
+from authd.otp.requests import OtpSender
 from authd.otp.stores import build_store
 from authd.otp.transactions import OtpStore
 from authd.registry.clients import ClientCache
 from authd.settings import Settings
 from authd.storage.db import make_engine, migrate, session_factory, wait_for_database
+from authd.tokens.issuance import TokenIssuer
+from authd.tokens.rotation import SigningKeys
 from keys import KeyRing, SealingKeyStore, generate_master_key, hash_secret, parse_master_key
 from keys.keyfile import atomic_write
 
-if TYPE_CHECKING:
-    from authd.faces.gallery import Gallery
-    from authd.faces.service import FaceService, ModelFaces
-
 log = logging.getLogger("authd.http.state")
+ReadinessCheck = Callable[[], str]  # "ok" or "failing"
 DEV_MASTER_KEY_FILE = "dev-master.key"
 
 
@@ -63,26 +67,47 @@ class AppState:
     db: sessionmaker[Session]
     clock: Clock
     secrets: DerivedSecrets
-    keyring: KeyRing
+    signing: SigningKeys
+    tokens: TokenIssuer
     sealer: TemplateVault
     metrics: Metrics
     otps: OtpStore
-    extras: dict[str, Any] = field(default_factory=dict)
+    notifier: BackgroundNotifier  # OTP delivery, off the request path
+    limiter: Limiter
     client_cache: ClientCache = field(default_factory=lambda: ClientCache(0))
+    readiness: dict[str, ReadinessCheck] = field(default_factory=dict)  # beyond db and keys
     faces: FaceService | None = None  # opened by the app's lifespan (models are heavy)
     gallery: Gallery | None = None
     legacy_faces: tuple[ModelFaces, ...] = ()  # older models, during a migration away
+    face_queue: FaceQueue | None = None  # photos in flight per relying party (faces.runtime)
+
+    @property
+    def keyring(self) -> KeyRing:
+        return self.signing.keyring
 
     @cached_property
     def db_read(self) -> sessionmaker[Session]:
         """Sessions for reads only: on SQLite they never wait for a writer."""
         return session_factory(self.engine, readonly=True)
 
+    def throttle(self) -> Throttle:
+        """The rate limits an authentication or OTP call passes first."""
+        return Throttle.of(self.limiter, self.settings, self.secrets.otp_key)
+
+    def otp_sender(self) -> OtpSender:
+        """What requesting an OTP needs: the database, the store, the notifier, the policy."""
+        return OtpSender.of(self.db, self.otps, self.notifier, self.settings,
+                            self.secrets.otp_key)
+
+    def audit_chain(self) -> Chain:
+        """What the audit sequencer links and signs with."""
+        return Chain(self.engine, self.db, self.db_read, self.signing,
+                     f"{self.settings.issuer}/audit", self.clock,
+                     self.settings.audit_link_seconds, self.settings.audit_checkpoint_seconds)
+
     def close(self) -> None:
-        for extra in self.extras.values():  # e.g. the notifier's worker, the Redis client
-            close = getattr(extra, "close", None)
-            if callable(close):
-                close()
+        self.notifier.close()
+        self.limiter.close()
         self.otps.close()
         self.engine.dispose()
 
@@ -153,15 +178,11 @@ def open_state(settings: Settings, clock: Clock | None = None) -> AppState:
         sealing_dir = data_dir / "sealing-keys"
         sealer = TemplateVault(SealingKeyStore(sealing_dir, master), sealing_dir)
     derived = DerivedSecrets.from_master(master)
+    signing = SigningKeys.of(keyring, settings)
     return AppState(
-        settings=settings, engine=engine, db=db, clock=clock,
-        secrets=derived, keyring=keyring, sealer=sealer, metrics=Metrics(),
-        otps=build_store(settings, derived.otp_key), extras=otp_extras(settings, engine, data_dir),
+        settings=settings, engine=engine, db=db, clock=clock, secrets=derived,
+        signing=signing, tokens=TokenIssuer.of(signing, settings, derived.pairwise_key),
+        sealer=sealer, metrics=Metrics(), otps=build_store(settings, derived.otp_key),
+        notifier=build_notifier(settings, data_dir), limiter=build_limiter(settings, engine),
         client_cache=ClientCache(settings.api_key_cache_seconds, timer=clock.now),
     )
-
-
-def otp_extras(settings: Settings, engine: Engine, data_dir: Path) -> dict[str, Any]:
-    """The OTP notifier (delivery off the request path) and the rate limiter."""
-    return {"notifier": build_notifier(settings, data_dir),
-            "ratelimiter": build_limiter(settings, engine)}

@@ -10,19 +10,19 @@ code stored and sent. The real reason goes to the audit log.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from authd.audit.events import AuditContext, AuditRecord, append
 from authd.errors import Refused
-from authd.http.state import AppState
-from authd.otp import destinations
-from authd.otp import transactions as otp
+from authd.otp import destinations, transactions
 from authd.otp.notify import Channel, Notifier, OtpMessage
+from authd.otp.transactions import IssuedOtp, OtpStore, Purpose, Verifier
 from authd.registry import subjects
 from authd.registry.clients import Client
 from authd.registry.identities import IdType
+from authd.settings import Settings
 from authd.storage.db import transaction
 from authd.storage.models import Identity
 
@@ -34,10 +34,29 @@ class OtpRequest:
     individual_id: str
     id_type: IdType
     channels: tuple[Channel, ...]
-    purpose: otp.Purpose
+    purpose: Purpose
 
     def __repr__(self) -> str:
         return f"OtpRequest({self.id_type}, {self.channels}, {self.purpose})"
+
+
+@dataclass(frozen=True)
+class OtpSender:
+    """What requesting an OTP needs: the database, the OTP store, the notifier and the
+    policy (the code's lifetime, the failure cap, the key that hashes codes and IDs)."""
+
+    db: sessionmaker[Session]
+    store: OtpStore
+    notifier: Notifier
+    ttl_seconds: int
+    max_failures: int
+    key: bytes = field(repr=False)
+
+    @classmethod
+    def of(cls, db: sessionmaker[Session], store: OtpStore, notifier: Notifier,
+           settings: Settings, key: bytes) -> OtpSender:
+        return cls(db, store, notifier, settings.otp_ttl_seconds,
+                   settings.max_consecutive_failures, key)
 
 
 @dataclass(frozen=True)
@@ -47,49 +66,48 @@ class Challenge:
     destinations: dict[str, str]
 
 
-def message_text(code: str, purpose: otp.Purpose, ttl: int) -> str:
+def message_text(code: str, purpose: Purpose, ttl: int) -> str:
     use = "to authenticate" if purpose == "auth" else "to change your authentication settings"
     return (f"Your one-time code {use} is {code}. It expires in {max(1, ttl // 60)} minutes. "
             "Never share it.")
 
 
-def request_otp(
-    state: AppState, client: Client, req: OtpRequest, ctx: AuditContext, now: int
+def send_otp(
+    sender: OtpSender, client: Client, req: OtpRequest, ctx: AuditContext, now: int
 ) -> Challenge:
-    settings, key = state.settings, state.secrets.otp_key
+    key = sender.key
     messages: list[OtpMessage] = []
-    with transaction(state.db) as session:
+    with transaction(sender.db) as session:
         identity: Identity | None = None
         try:
             identity = subjects.found(session, req.individual_id, req.id_type, now)
-            _admit(session, state, client, identity, req, now)
-            issued = state.otps.issue(session, identity.id, client.rp_id, req.purpose, now=now)
-            messages = _messages(identity, req, issued, now, settings.otp_ttl_seconds)
+            _check_usable(session, sender, client, identity, req, now)
+            issued = sender.store.issue(session, identity.id, client.rp_id, req.purpose, now=now)
+            messages = _messages(identity, req, issued, now, sender.ttl_seconds)
             record = _record(req, identity.uin, issued.txn_id, None, len(messages))
         except Refused as refusal:
-            issued, _ = otp.mint(key, now, settings.otp_ttl_seconds)
+            issued, _ = transactions.mint(key, now, sender.ttl_seconds)
             uin = identity.uin if identity is not None else (
                 req.individual_id if req.id_type == "uin" else None)
             record = _record(req, uin, issued.txn_id, refusal.reason, 0)
         shown = destinations.shown(identity, req.channels, key, req.individual_id)
         append(session, ctx, record, now)
-    notifier: Notifier = state.extras["notifier"]
     for message in messages:  # after commit: a code is only ever sent for a stored OTP
-        notifier.send(message)
+        sender.notifier.send(message)
     return Challenge(issued.txn_id, issued.expires_at, shown)
 
 
-def _admit(session: Session, state: AppState, client: Client, identity: Identity,
-           req: OtpRequest, now: int) -> None:
-    verifier = otp.Verifier(identity.id, client.rp_id, req.purpose)
-    subjects.admit(session, state.otps, identity, verifier, now,
-                   max_failures=state.settings.max_consecutive_failures)
+def _check_usable(session: Session, sender: OtpSender, client: Client, identity: Identity,
+                  req: OtpRequest, now: int) -> None:
+    verifier = Verifier(identity.id, client.rp_id, req.purpose)
+    subjects.ensure_usable(session, sender.store, identity, verifier, now,
+                           max_failures=sender.max_failures)
     if req.purpose == "auth" and subjects.is_locked(identity, "otp"):
         raise Refused("auth_type_locked")
 
 
 def _messages(
-    identity: Identity, req: OtpRequest, issued: otp.IssuedOtp, now: int, ttl: int
+    identity: Identity, req: OtpRequest, issued: IssuedOtp, now: int, ttl: int
 ) -> list[OtpMessage]:
     text = message_text(issued.code, req.purpose, ttl)
     return [OtpMessage(at=now, channel=channel, to=to, txn_id=issued.txn_id, text=text)

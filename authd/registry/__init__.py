@@ -1,3 +1,5 @@
-"""Who is known: identities and their UINs and VIDs, relying parties and their API keys, and the
-subject an authentication is about.
+"""Who is known: `identities` (the registry of UINs, their status, contacts and VIDs), `uin`
+(issuing and checking UINs and VIDs), `clients` (relying parties, their API keys and the
+key cache) and `subjects` (the identity an authentication is about: resolved from a UIN or
+VID, then found usable or refused).
 """

@@ -1,4 +1,5 @@
-"""The person an authentication is about: resolved from a UIN or VID, then admitted or refused.
+"""The person an authentication is about: resolved from a UIN or VID, then found usable or
+refused.
 
 Refusal reasons (audit only): `unknown_id` (no identity, or a revoked/expired VID),
 `identity_deactivated`, `failure_cap_reached`.
@@ -33,7 +34,7 @@ def found(session: Session, individual_id: str, id_type: IdType, now: int) -> Id
     return identity
 
 
-def admit(
+def ensure_usable(
     session: Session, store: OtpStore, identity: Identity, verifier: Verifier, now: int, *,
     max_failures: int,
 ) -> Identity:

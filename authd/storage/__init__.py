@@ -1,1 +1,4 @@
-"""Records: SQLAlchemy 2 models, engine and Alembic migrations (SQLite or PostgreSQL)."""
+"""Records: `models` (the SQLAlchemy 2 schema), `db` (engine, sessions, migrations on start;
+SQLite or PostgreSQL), `housekeeping` (the periodic purge of expired rows) and `migrations/`
+(Alembic).
+"""

@@ -15,8 +15,10 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, Result, delete
+from sqlalchemy.orm import Session, sessionmaker
 
-from authd.http.state import AppState
+from authd.clock import Clock
+from authd.settings import Settings
 from authd.storage.db import transaction
 from authd.storage.models import AuthFailure, IssuedToken, OtpTransaction, RevokedToken
 from authd.tokens.rotation import LEEWAY_SECONDS
@@ -33,22 +35,23 @@ class Purged:
     auth_failures: int = 0
 
 
-def purge_expired(state: AppState, now: int) -> Purged:
+def purge_expired(db: sessionmaker[Session], settings: Settings, now: int) -> Purged:
     cutoff = now - LEEWAY_SECONDS
-    with transaction(state.db) as session:
+    with transaction(db) as session:
         counts = [_rowcount(session.execute(delete(model).where(model.expires_at < cutoff)))
                   for model in (IssuedToken, RevokedToken, OtpTransaction)]
-        forgotten = now - state.settings.failure_lock_seconds
+        forgotten = now - settings.failure_lock_seconds
         counts.append(_rowcount(session.execute(
             delete(AuthFailure).where(AuthFailure.last_at <= forgotten))))
     return Purged(*counts)
 
 
-async def run(state: AppState, interval: float = INTERVAL_SECONDS) -> None:
+async def run(db: sessionmaker[Session], settings: Settings, clock: Clock,
+              interval: float = INTERVAL_SECONDS) -> None:
     while True:
         await asyncio.sleep(interval)
         try:
-            purged = await asyncio.to_thread(purge_expired, state, state.clock.now())
+            purged = await asyncio.to_thread(purge_expired, db, settings, clock.now())
         except Exception as exc:  # a failed purge is retried next time; serving goes on
             log.warning("housekeeping failed", extra={"exc_type": type(exc).__name__})
             continue
@@ -56,8 +59,8 @@ async def run(state: AppState, interval: float = INTERVAL_SECONDS) -> None:
             log.info("purged expired rows", extra=vars(purged))
 
 
-def start(state: AppState) -> asyncio.Task[None]:
-    return asyncio.get_running_loop().create_task(run(state), name="housekeeping")
+def start(db: sessionmaker[Session], settings: Settings, clock: Clock) -> asyncio.Task[None]:
+    return asyncio.get_running_loop().create_task(run(db, settings, clock), name="housekeeping")
 
 
 def _rowcount(result: Result[Any]) -> int:

@@ -1,3 +1,4 @@
-"""Identity tokens issued after an authentication, and the upkeep of the signing key ring inside a
-running server.
+"""Identity tokens: `issuance` (the signed JWT a counter receives after an authentication, its
+record, introspection and revocation) and `rotation` (the signing key ring of a running
+server: rotated when due, pruned, and followed when another process changes it).
 """

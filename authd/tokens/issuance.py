@@ -17,15 +17,15 @@ that a relying party can verify with nothing but our JWKS:
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from authd.http.state import AppState
 from authd.registry.clients import Client
+from authd.settings import Settings
 from authd.storage import models
-from authd.tokens.rotation import LEEWAY_SECONDS, published_key, refresh, rotate_if_due
+from authd.tokens.rotation import LEEWAY_SECONDS, SigningKeys
 from keys import InvalidToken, pairwise_sub, sign_jwt, verify_jwt
 
 TOKEN_TYP = "authd-id+jwt"  # noqa: S105 (a media type, not a secret)
@@ -44,26 +44,43 @@ class IssuedToken:
         return f"IssuedToken(jti={self.jti!r}, expires_at={self.expires_at})"
 
 
+@dataclass(frozen=True)
+class TokenIssuer:
+    """What issuing and checking tokens needs: the signing keys and the server's policy."""
+
+    signing: SigningKeys
+    issuer: str
+    default_ttl: int
+    max_ttl: int
+    pairwise_key: bytes = field(repr=False)
+
+    @classmethod
+    def of(cls, signing: SigningKeys, settings: Settings, pairwise_key: bytes) -> TokenIssuer:
+        return cls(signing, settings.issuer, settings.token_ttl_default_seconds,
+                   settings.token_ttl_max_seconds, pairwise_key)
+
+
 def acr_value(level: int) -> str:
     return f"{ACR_PREFIX}{level}"
 
 
-def token_ttl(state: AppState, client: Client) -> int:
+def token_ttl(issuer: TokenIssuer, client: Client) -> int:
     """The relying party's token lifetime, within the server's cap."""
-    wanted = client.token_ttl_seconds or state.settings.token_ttl_default_seconds
-    return max(1, min(wanted, state.settings.token_ttl_max_seconds))
+    wanted = client.token_ttl_seconds or issuer.default_ttl
+    return max(1, min(wanted, issuer.max_ttl))
 
 
 def build_claims(
-    state: AppState, client: Client, uin: str, *, amr: list[str], acr: int, txn: str, now: int
+    issuer: TokenIssuer, client: Client, uin: str, *, amr: list[str], acr: int, txn: str,
+    now: int,
 ) -> dict[str, Any]:
     claims: dict[str, Any] = {
-        "iss": state.settings.issuer,
+        "iss": issuer.issuer,
         "aud": client.rp_id,
-        "sub": pairwise_sub(state.secrets.pairwise_key, client.rp_id, uin),
+        "sub": pairwise_sub(issuer.pairwise_key, client.rp_id, uin),
         "iat": now,
         "nbf": now,
-        "exp": now + token_ttl(state, client),
+        "exp": now + token_ttl(issuer, client),
         "jti": secrets.token_urlsafe(18),
         "amr": list(amr),
         "acr": acr_value(acr),
@@ -75,24 +92,24 @@ def build_claims(
 
 
 def issue_token(
-    state: AppState, session: Session, client: Client, identity: models.Identity, *,
+    issuer: TokenIssuer, session: Session, client: Client, identity: models.Identity, *,
     amr: list[str], acr: int, txn: str, now: int,
 ) -> IssuedToken:
     """Sign a token for ``identity`` at ``client`` and record it (within the caller's
     transaction) so that introspection and revocation can find it."""
     # Follow a rotation made by another process before signing: a key retired elsewhere
     # must not sign tokens that would outlive its publication in JWKS.
-    refresh(state)
-    rotate_if_due(state, now)
-    claims = build_claims(state, client, identity.uin, amr=amr, acr=acr, txn=txn, now=now)
-    token = sign_jwt(claims, state.keyring.active, typ=TOKEN_TYP)
+    issuer.signing.refresh()
+    issuer.signing.rotate_if_due(now)
+    claims = build_claims(issuer, client, identity.uin, amr=amr, acr=acr, txn=txn, now=now)
+    token = sign_jwt(claims, issuer.signing.keyring.active, typ=TOKEN_TYP)
     session.add(models.IssuedToken(jti=claims["jti"], rp_id=client.rp_id,
                                    identity_id=identity.id, issued_at=now,
                                    expires_at=claims["exp"]))
     return IssuedToken(token=token, expires_at=claims["exp"], jti=claims["jti"])
 
 
-def verify_for(state: AppState, token: str, audience: str, now: int) -> dict[str, Any]:
+def verify_for(issuer: TokenIssuer, token: str, audience: str, now: int) -> dict[str, Any]:
     """Verify ``token`` as an identity token for ``audience``; raises keys.InvalidToken.
 
     Only keys in the ring as it is on disk now, and still published in JWKS, are accepted,
@@ -100,9 +117,9 @@ def verify_for(state: AppState, token: str, audience: str, now: int) -> dict[str
     when ring.json changed (another process rotated, pruned or revoked a key): one ``stat``
     per verification, so a revoked key stops verifying here at once, not at the next upkeep.
     """
-    refresh(state)
-    claims = verify_jwt(token, keys=published_key(state, now), audience=audience,
-                        issuer=state.settings.issuer, now=now, leeway=LEEWAY_SECONDS,
+    issuer.signing.refresh()
+    claims = verify_jwt(token, keys=issuer.signing.published_key(now), audience=audience,
+                        issuer=issuer.issuer, now=now, leeway=LEEWAY_SECONDS,
                         typ=TOKEN_TYP)
     # The leeway absorbs clock skew between replicas for nbf/iat; expiry itself is strict.
     if claims["exp"] <= now:
@@ -113,14 +130,14 @@ def verify_for(state: AppState, token: str, audience: str, now: int) -> dict[str
 
 
 def active_claims(
-    state: AppState, session: Session, token: str, audience: str, now: int
+    issuer: TokenIssuer, session: Session, token: str, audience: str, now: int
 ) -> dict[str, Any]:
     """RFC 7662 "active": valid for ``audience`` under the current ring, issued by us as it
     is (its ``exp`` is the one recorded at issue), unexpired by that record, not revoked.
 
     Raises InvalidToken with the reason (for the audit log; the caller only says inactive).
     """
-    claims = verify_for(state, token, audience, now)
+    claims = verify_for(issuer, token, audience, now)
     issued = _issued(session, claims, audience)
     if issued.expires_at <= now:
         raise InvalidToken("expired")
@@ -142,14 +159,14 @@ def _issued(session: Session, claims: dict[str, Any], audience: str) -> models.I
 
 
 def revoke(
-    state: AppState, session: Session, token: str, audience: str, now: int
+    issuer: TokenIssuer, session: Session, token: str, audience: str, now: int
 ) -> models.Identity:
     """Revoke a token of ``audience`` (RFC 7009 §2.1) and return whose it was.
 
     Raises InvalidToken when it is not an active token of that audience (revoking an
     already revoked token is not an error: revocation is idempotent).
     """
-    claims = verify_for(state, token, audience, now)
+    claims = verify_for(issuer, token, audience, now)
     issued = _issued(session, claims, audience)
     if session.get(models.RevokedToken, issued.jti) is None:
         session.add(models.RevokedToken(jti=issued.jti, expires_at=issued.expires_at,

@@ -28,7 +28,7 @@ import uvicorn
 from PIL import Image
 from tests.api.otp_kit import counter, enroll, events
 
-from authd.faces.service import face_queue
+from authd.faces.runtime import face_queue
 from authd.http.app import create_app
 from authd.registry.uin import new_uin
 from authd.settings import Settings

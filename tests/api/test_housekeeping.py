@@ -37,19 +37,19 @@ def test_purge_keeps_live_rows_and_drops_expired_ones(client, state):
     assert otp.status_code == 202
     assert (count(state, IssuedToken), count(state, RevokedToken)) == (3, 2)
 
-    purged = purge_expired(state, now)                  # only the long-expired token goes
+    purged = purge_expired(state.db, state.settings, now)  # only the long-expired token goes
     assert (purged.issued_tokens, purged.revoked_tokens, purged.otp_transactions) == (1, 0, 0)
     assert introspect(client, key, live.token) == {"active": False}  # still revoked
     assert introspect(client, key, soon.token) == {"active": False}
 
     after_soon = now + 10 + LEEWAY_SECONDS + 1
-    purged = purge_expired(state, after_soon)
+    purged = purge_expired(state.db, state.settings, after_soon)
     assert (purged.issued_tokens, purged.revoked_tokens) == (1, 1)
     assert introspect(client, key, live.token) == {"active": False}  # its revocation stays
     # from the OTP's own expiry: `now` was read before it was issued, and a second may have
     # ticked in between (the cause of the rare 0 != 1 here, issue 9 item 12)
     later = otp.json()["expires_at"] + LEEWAY_SECONDS + 1
-    assert purge_expired(state, later).otp_transactions == 1
+    assert purge_expired(state.db, state.settings, later).otp_transactions == 1
     assert count(state, OtpTransaction) == 0
 
 
@@ -64,5 +64,5 @@ def test_purge_drops_failure_counters_that_no_longer_count(client, state):
     with transaction(state.db) as s:  # the database store's rows (the app runs on it here)
         state.otps.fail(s, Verifier(ident, "program-a", "auth"), now - lock)
         state.otps.fail(s, Verifier(ident, "program-b", "auth"), now - lock + 1)
-    assert purge_expired(state, now).auth_failures == 1
+    assert purge_expired(state.db, state.settings, now).auth_failures == 1
     assert count(state, AuthFailure) == 1

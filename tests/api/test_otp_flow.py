@@ -61,7 +61,7 @@ def test_flow_end_to_end(client, state, clock):
     assert r.status_code == 200, r.text
     out = r.json()
     assert out["authenticated"] is True and out["token_type"] == "Bearer"  # noqa: S105
-    claims = verify_for(state, out["token"], "program-a", clock.now())
+    claims = verify_for(state.tokens, out["token"], "program-a", clock.now())
     assert claims["amr"] == ["otp"] and claims["txn"] == body["txn_id"]
     assert out["expires_at"] == claims["exp"]
     assert [(e.outcome, e.reason, e.factor) for e in events(state, "authenticate")] == [

@@ -109,7 +109,7 @@ def test_per_relying_party_limit_over_http(client, state, clock):
 def test_redis_backend_over_http(client, state):
     rclient = redis.Redis.from_url(REDIS_URL)
     prefix = f"authd-test:{uuid.uuid4().hex}:"
-    state.extras["ratelimiter"] = RedisLimiter(rclient, prefix=prefix)
+    state.limiter = RedisLimiter(rclient, prefix=prefix)
     uin, headers = enroll(client, state), counter(state)
     assert request_otp(client, headers, uin).status_code == 202
     assert request_otp(client, headers, uin).status_code == 429  # resend cool-down

@@ -161,7 +161,7 @@ def test_api_answers_202_without_waiting_for_the_gateway(client, state, hold, sl
     r = request_otp(client, headers, uin)  # the gateway is holding every request
     assert r.status_code == 202 and slow_gateway.received == []
     hold.set()
-    state.extras["notifier"].flush()
+    state.notifier.flush()
     assert len(slow_gateway.received) == 2  # a 503, then delivered on the retry
     [delivered] = {json.loads(body)["txn_id"] for _, body in slow_gateway.received}
     assert delivered == r.json()["txn_id"]

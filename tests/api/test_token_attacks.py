@@ -28,7 +28,7 @@ from authd.cli.main import app as cli_app
 from authd.http.state import open_state
 from authd.storage.db import transaction
 from authd.storage.models import AuditEvent
-from authd.tokens import rotation as keyring
+from authd.tokens import rotation
 from authd.tokens.issuance import TOKEN_TYP
 from keys import KeyInfo, SigningKey, public_jwk, sign_jwt
 from tests.helpers import (
@@ -114,7 +114,7 @@ def embedded_jwk(w: World) -> str:
 
 def expired(w: World) -> str:
     token = w.valid()
-    w.clock.offset += 300 + keyring.LEEWAY_SECONDS + 1  # past any verifier's leeway
+    w.clock.offset += 300 + rotation.LEEWAY_SECONDS + 1  # past any verifier's leeway
     return token
 
 
@@ -146,7 +146,7 @@ def our_key_other_issuer(w: World) -> str:
 def retired_key_left_jwks(w: World) -> str:
     token = w.valid()
     w.state.keyring.rotate(w.clock.now())
-    w.clock.offset += keyring.max_token_lifetime(w.state.settings) + 1
+    w.clock.offset += rotation.max_token_lifetime(w.state.settings) + 1
     assert parts(token)[0]["kid"] not in json.dumps(w.client.get("/.well-known/jwks.json").json())
     return token
 

@@ -40,7 +40,7 @@ def chained(settings, monkeypatch):
     monkeypatch.setenv("AUTHD_MASTER_KEY", settings.master_key.get_secret_value())
     state = open_state(settings)
     write(state, 5)
-    done = sequencer.one_round(state, sign=True)
+    done = sequencer.one_round(state.audit_chain(), sign=True)
     assert done.linked == 5 and done.checkpoint is not None and done.checkpoint.tree_size == 5
     yield state
     state.close()
@@ -61,7 +61,7 @@ def test_events_are_written_unlinked_and_shown_until_linked(chained):
     assert result.exit_code == 0, result.output
     assert "5 events linked" in result.output
     assert "2 events not yet linked (ids 6..7)" in result.output
-    sequencer.one_round(chained, sign=True)
+    sequencer.one_round(chained.audit_chain(), sign=True)
     result = verify_cli()
     assert result.exit_code == 0 and "7 events linked; 2 signed checkpoints verified" \
         in result.output and "not yet linked" not in result.output
@@ -122,7 +122,7 @@ def test_gap_left_by_a_rolled_back_transaction_is_not_an_error(chained, database
         append(s, CTX, AuditRecord("identity.create", "success"), 1_800_000_100)
         raise Abort
     write(chained, 2, start=5)
-    sequencer.one_round(chained, sign=True)
+    sequencer.one_round(chained.audit_chain(), sign=True)
     with transaction(chained.db) as s:
         ids = list(s.execute(select(AuditEvent.seq).order_by(AuditEvent.seq)).scalars())
         positions = list(s.execute(select(AuditEvent.chain_pos).order_by(AuditEvent.seq))
@@ -264,7 +264,7 @@ def test_upgrade_keeps_a_chain_written_before_the_sequencer(database_url, tmp_pa
             report = verify(s, state.keyring.public_key)
         assert report.intact and report.linked == 3 and report.unlinked == ()
         write(state, 2)
-        done = sequencer.one_round(state, sign=True)
+        done = sequencer.one_round(state.audit_chain(), sign=True)
         assert done.linked == 2 and done.head.size == 5
         with transaction(state.db) as s:
             report = verify(s, state.keyring.public_key)

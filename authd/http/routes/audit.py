@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
-from authd.audit import search as audit_search
+from authd.audit import search
 from authd.audit.search import AuditQuery
 from authd.http.deps import AdminClient, StateDep, get_client
 from authd.http.schemas import COMMON_ERRORS
@@ -58,7 +58,7 @@ async def audit_events(
     outcome: Literal["success", "failure", "refused"] | None = None,
     reason: Word = None, since: Epoch = None, until: Epoch = None,
     cursor: Annotated[str | None, Query(max_length=18, pattern=r"^[0-9]+$")] = None,
-    limit: Annotated[int, Query(ge=1, le=audit_search.MAX_LIMIT)] = 50,
+    limit: Annotated[int, Query(ge=1, le=search.MAX_LIMIT)] = 50,
 ) -> AuditPageOut:
     """Audit events, newest first, filtered; follow `next_cursor` for older ones."""
     query = AuditQuery(uin=uin, vid=vid, rp_id=rp_id, action=action, outcome=outcome,
@@ -68,10 +68,10 @@ async def audit_events(
                         next_cursor=page.next_cursor)
 
 
-def _search(state: AppState, client: Client, query: AuditQuery) -> audit_search.AuditPage:
+def _search(state: AppState, client: Client, query: AuditQuery) -> search.AuditPage:
     with transaction(state.db_read) as session:
-        return audit_search.search(session, query, subject_key=state.secrets.subject_key,
-                                   reveal=audit_search.may_reveal(client.scopes))
+        return search.search(session, query, subject_key=state.secrets.subject_key,
+                                   reveal=search.may_reveal(client.scopes))
 
 
 @router.get("/clients/me", response_model=ClientOut, responses=COMMON_ERRORS)

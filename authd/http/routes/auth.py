@@ -2,27 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
 from fastapi import APIRouter, status
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field, model_validator
 
-from authd.authentication import throttle
 from authd.authentication.service import Attempt, admit_first, authenticate
 from authd.http.deps import AuditCtx, AuthClient, ClockDep, StateDep
-from authd.http.routes.faces import b64_photo, extract
-from authd.http.schemas import Strict
-from authd.otp import requests as challenges
-from authd.otp.requests import OtpRequest
+from authd.http.photos import b64_photo, encode_photo
+from authd.http.schemas import IndividualId, OtpCode, Strict, TxnId
+from authd.otp.requests import OtpRequest, send_otp
 
 router = APIRouter(prefix="/v1", tags=["authentication"])
-
-IndividualId = Annotated[str, Field(min_length=12, max_length=16, pattern=r"^[0-9]+$",
-                                     description="a UIN (12 digits) or a VID (16 digits)")]
-TxnId = Annotated[str, Field(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
-OtpCode = Annotated[str, Field(pattern=r"^[0-9]{6}$",
-                               description="the 6-digit code the resident received")]
 
 
 class OtpIn(Strict):
@@ -83,13 +75,12 @@ def request_otp(
 ) -> OtpOut:
     """Send an OTP to the resident. The answer is the same whether or not the ID exists."""
     now = clock.now()
-    throttle.admit_call(state, client.rp_id, body.id_type, body.individual_id, now,
-                        body.purpose)
-    throttle.admit_resend(state, client.rp_id, body.id_type, body.individual_id, now,
-                          body.purpose)
+    throttle = state.throttle()
+    throttle.limit_call(client.rp_id, body.id_type, body.individual_id, now, body.purpose)
+    throttle.limit_resend(client.rp_id, body.id_type, body.individual_id, now, body.purpose)
     req = OtpRequest(body.individual_id, body.id_type, tuple(dict.fromkeys(body.channels)),
                      body.purpose)
-    challenge = challenges.request_otp(state, client, req, audit, now)
+    challenge = send_otp(state.otp_sender(), client, req, audit, now)
     return OtpOut(txn_id=challenge.txn_id, expires_at=challenge.expires_at,
                   destinations=challenge.destinations)
 
@@ -101,7 +92,7 @@ async def authenticate_person(
     """200 with a signed token, or 401 `authentication_failed` whatever the reason; a face
     photo the quality gate refuses is a 422 with its code (the clerk retakes the photo)."""
     now = clock.now()
-    await run_in_threadpool(throttle.admit_call, state, client.rp_id, body.id_type,
+    await run_in_threadpool(state.throttle().limit_call, client.rp_id, body.id_type,
                             body.individual_id, now)
     evidence = body.factors.evidence()
     if body.factors.face is not None:  # encoded in the face pool, never on the event loop
@@ -110,7 +101,7 @@ async def authenticate_person(
             body.individual_id, body.id_type, body.txn_id, evidence), audit, now)
         photo = b64_photo(body.factors.face.image_b64, state)
         uin = body.individual_id if body.id_type == "uin" else None
-        evidence["face"] = await extract(state, photo, audit, "authenticate", uin)
+        evidence["face"] = await encode_photo(state, photo, audit, "authenticate", uin)
     attempt = Attempt(body.individual_id, body.id_type, body.txn_id, evidence)
     token = await run_in_threadpool(authenticate, state, client, attempt, audit, now)
     return AuthenticateOut(authenticated=True, token=token.token, token_type=token.token_type,

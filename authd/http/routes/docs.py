@@ -20,6 +20,8 @@ from fastapi.openapi.docs import (
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
+from authd import __version__
+
 ASSETS_URL = "/static/docs"
 ASSETS_DIR = Path(str(files("fastapi_offline") / "static"))
 # No online validator badge (it would load an image from the validator's site).
@@ -45,8 +47,6 @@ HOME = """<!doctype html>
 
 @router.get("/", response_class=HTMLResponse)
 def home() -> HTMLResponse:
-    from authd import __version__
-
     return HTMLResponse(HOME.format(assets=ASSETS_URL, version=__version__))
 
 

@@ -6,27 +6,25 @@ Encoding runs in the face service's pool; the database work runs in the thread p
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
 from typing import Literal
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.datastructures import UploadFile
 
 from authd.audit.events import AuditContext, AuditRecord, append, append_alone
-from authd.errors import InvalidRequest
 from authd.faces import enrollment
 from authd.faces.enrollment import PossibleDuplicate
-from authd.faces.service import Probe, decode_b64_image, extract_probe, galleries
+from authd.faces.runtime import galleries
+from authd.faces.service import Probe
 from authd.http.deps import AdminClient, AuditCtx, ClockDep, EnrollClient, StateDep
+from authd.http.photos import Photo, encode_photo, read_photo
 from authd.http.schemas import COMMON_ERRORS, IdentityOut, error_responses
 from authd.http.state import AppState
 from authd.registry import identities
 from authd.registry.clients import Client
 from authd.storage.db import transaction
 from authd.storage.models import Identity
-from matching.errors import ImageTooLarge, MatchingError
 
 router = APIRouter(prefix="/v1", tags=["faces"])
 FACE_ERRORS = {**COMMON_ERRORS, **error_responses(404, 409, 503)}
@@ -80,65 +78,6 @@ class ResolveIn(BaseModel):
                                      "default: the first candidate")
 
 
-async def b64_photo(text: str, state: AppState) -> bytes:
-    return decode_b64_image(text, state.settings.face_max_image_bytes)
-
-
-async def read_photo(request: Request, state: AppState) -> bytes:
-    """The photo in the request body, as multipart `image` or JSON `image_b64`."""
-    limit = state.settings.face_max_image_bytes
-    kind = request.headers.get("content-type", "")
-    if kind.startswith("multipart/form-data"):
-        form = await request.form(max_files=1, max_fields=5)
-        image = form.get("image")
-        if not isinstance(image, UploadFile):
-            raise InvalidRequest("Send the photo as the multipart field `image`.")
-        data = await image.read(limit + 1)
-        if len(data) > limit:
-            raise ImageTooLarge()
-        return data
-    try:
-        body = await request.json()
-    except ValueError as exc:
-        raise InvalidRequest("Send the photo as multipart `image` or JSON `image_b64`.") from exc
-    if not isinstance(body, dict) or set(body) != {"image_b64"} or not isinstance(
-            body["image_b64"], str):
-        raise InvalidRequest("The JSON body must be exactly {\"image_b64\": \"...\"}.")
-    return decode_b64_image(body["image_b64"], limit)
-
-
-class Photo:
-    """Holds the photo's bytes once read, for a deployment that keeps photos (sealed)."""
-
-    data: bytes | None = None
-
-    async def read(self, source: Awaitable[bytes]) -> bytes:
-        self.data = await source
-        return self.data
-
-    def __repr__(self) -> str:
-        return "Photo(...)"
-
-
-async def extract(state: AppState, photo: Awaitable[bytes], ctx: AuditContext, action: str,
-                  uin: str | None = None) -> Probe:
-    """The photo's template (per loaded model); a refused photo (unreadable, too large,
-    failing the quality gate) is audited and re-raised: the clerk retakes it."""
-    if state.faces is None:
-        photo.close()  # type: ignore[attr-defined]  # never awaited: say so, quietly
-        raise FacesUnavailable()
-    try:
-        return await extract_probe(state, await photo, ctx.rp_id or "")
-    except MatchingError as exc:
-        record = AuditRecord(action, "refused", reason=exc.code, uin=uin, factor="face")
-        await run_in_threadpool(append_alone, state.db, ctx, record, state.clock.now())
-        raise
-
-
-class FacesUnavailable(InvalidRequest):
-    code, status_code, message = "faces_unavailable", 503, "Face matching is not running."
-
-
 @router.put("/identities/{uin}/face", response_model=IdentityOut, openapi_extra=PHOTO_BODY,
             responses=FACE_ERRORS)
 async def put_face(uin: str, request: Request, client: EnrollClient, state: StateDep,
@@ -147,7 +86,7 @@ async def put_face(uin: str, request: Request, client: EnrollClient, state: Stat
     identities.validate_uin(uin)
     await run_in_threadpool(_enrollable, state, uin)  # a 404 never costs a photo decode
     photo = Photo()
-    probe = await extract(state, photo.read(read_photo(request, state)), audit,
+    probe = await encode_photo(state, photo.read(read_photo(request, state)), audit,
                           "face.enroll", uin)
     return await run_in_threadpool(_store_face, state, client, audit, uin, probe,
                                    clock.now(), photo.data)
@@ -201,7 +140,7 @@ def enroll_or_open_case(state: AppState, session, client: Client, ctx: AuditCont
 async def dedup_search(request: Request, client: EnrollClient, state: StateDep,
                        audit: AuditCtx) -> DedupSearchOut:
     """1:N search for a photo without enrolling it."""
-    probe = await extract(state, read_photo(request, state), audit, "dedup.search")
+    probe = await encode_photo(state, read_photo(request, state), audit, "dedup.search")
     return await run_in_threadpool(_search, state, client, audit, probe)
 
 

@@ -6,9 +6,11 @@ from fastapi import APIRouter, status
 from fastapi.concurrency import run_in_threadpool
 
 from authd.audit.events import AuditContext, AuditRecord, append
-from authd.faces.service import Probe, galleries
+from authd.faces.runtime import galleries
+from authd.faces.service import Probe
 from authd.http.deps import AuditCtx, ClockDep, EnrollClient, StateDep
-from authd.http.routes.faces import Photo, b64_photo, enroll_or_open_case, extract
+from authd.http.photos import Photo, b64_photo, encode_photo
+from authd.http.routes.faces import enroll_or_open_case
 from authd.http.schemas import IdentityIn, IdentityOut, VidIn, VidOut
 from authd.http.state import AppState
 from authd.registry import identities
@@ -26,7 +28,7 @@ async def create_identity(
     """Create an identity (UIN issued when absent), with a face when one is given."""
     probe, photo = None, Photo()
     if body.face is not None:  # encoded first: a refused photo creates nothing
-        probe = await extract(state, photo.read(b64_photo(body.face.image_b64, state)),
+        probe = await encode_photo(state, photo.read(b64_photo(body.face.image_b64, state)),
                               audit, "identity.create", body.uin)
     return await run_in_threadpool(_create, state, client, audit, body, probe, clock.now(),
                                    photo.data)

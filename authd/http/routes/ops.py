@@ -20,7 +20,7 @@ def healthz() -> Health:
 @router.get("/readyz", response_model=Health, responses={503: {"model": Health}})
 def readyz(state: StateDep) -> Response:
     checks = {"database": _database(state), "keys": _keys(state)}
-    for name, probe in state.extras.get("readiness", {}).items():
+    for name, probe in state.readiness.items():
         checks[name] = probe()
     ok = all(v == "ok" for v in checks.values())
     body = Health(status="ok" if ok else "unavailable", checks=checks)

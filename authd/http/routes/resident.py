@@ -11,11 +11,10 @@ from typing import Literal
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from authd.authentication import resident, throttle
+from authd.authentication import resident
 from authd.authentication.service import Attempt
 from authd.http.deps import AuditCtx, AuthClient, ClockDep, StateDep
-from authd.http.routes.auth import IndividualId, OtpCode, TxnId
-from authd.http.schemas import Strict
+from authd.http.schemas import IndividualId, OtpCode, Strict, TxnId
 
 router = APIRouter(prefix="/v1", tags=["resident"])
 Factor = Literal["otp", "face"]
@@ -57,8 +56,8 @@ def auth_locks(
 ) -> AuthLocksOut:
     """Lock or unlock authentication types for the resident; returns the locks now in force."""
     now = clock.now()
-    throttle.admit_call(state, client.rp_id, body.id_type, body.individual_id, now,
-                        "resident")
+    state.throttle().limit_call(client.rp_id, body.id_type, body.individual_id, now,
+                                "resident")
     locks = resident.change_locks(state, client, body.attempt(), set(body.lock),
                                   set(body.unlock), audit, now)
     return AuthLocksOut(locks=locks)
@@ -71,8 +70,8 @@ def auth_history(
     """The resident's last 50 authentication events (time, relying party, factor, outcome)
     at this relying party; at every relying party for a key with scope `resident_portal`."""
     now = clock.now()
-    throttle.admit_call(state, client.rp_id, body.id_type, body.individual_id, now,
-                        "resident")
+    state.throttle().limit_call(client.rp_id, body.id_type, body.individual_id, now,
+                                "resident")
     entries = resident.read_history(state, client, body.attempt(), audit, now)
     return HistoryOut(events=[HistoryEventOut(at=e.at, relying_party=e.relying_party,
                                               factor=e.factor, outcome=e.outcome)

@@ -19,8 +19,7 @@ from authd.audit.events import AuditRecord, append
 from authd.http.deps import AuditCtx, ClockDep, IntrospectClient, RevokeClient, StateDep
 from authd.http.schemas import COMMON_ERRORS, IntrospectionOut, Jwks, TokenIn, error_responses
 from authd.storage.db import transaction
-from authd.tokens import issuance as tokens
-from authd.tokens import rotation as keyring
+from authd.tokens import issuance
 from keys import InvalidToken
 
 router = APIRouter(tags=["tokens"])
@@ -64,11 +63,11 @@ TokenBody = Annotated[TokenIn, Depends(token_request)]
             responses={304: {"description": "Not modified (If-None-Match)"}})
 def jwks(request: Request, state: StateDep, clock: ClockDep) -> Response:
     """Public signing keys: the active key and retired keys whose tokens may still be valid."""
-    body = json.dumps(keyring.jwks(state, clock.now()), separators=(",", ":")).encode()
+    body = json.dumps(state.signing.jwks(clock.now()), separators=(",", ":")).encode()
     etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
     # Cached for less time than a retired key stays published, so a relying party never
     # drops a key whose tokens are still valid; a new kid makes it re-fetch anyway.
-    max_age = min(JWKS_MAX_AGE, keyring.max_token_lifetime(state.settings) // 2)
+    max_age = min(JWKS_MAX_AGE, state.signing.lifetime // 2)
     headers = {"Cache-Control": f"public, max-age={max_age}", "ETag": etag}
     if etag in _etags(request.headers.get("if-none-match", "")):
         return Response(status_code=304, headers=headers)
@@ -89,11 +88,12 @@ def introspect(
     response.headers["Cache-Control"] = "no-store"
     try:
         with transaction(state.db) as session:
-            claims = tokens.active_claims(state, session, body.token, client.rp_id, clock.now())
+            claims = issuance.active_claims(state.tokens, session, body.token, client.rp_id,
+                                            clock.now())
     except InvalidToken:
         return IntrospectionOut(active=False)
     fields = {k: claims.get(k) for k in IntrospectionOut.model_fields if k in claims}
-    return IntrospectionOut(**fields, active=True, token_type=tokens.TOKEN_TYPE)
+    return IntrospectionOut(**fields, active=True, token_type=issuance.TOKEN_TYPE)
 
 
 @router.post("/v1/tokens/revoke", response_class=Response, openapi_extra=TOKEN_BODY,
@@ -106,7 +106,7 @@ def revoke(
     now = clock.now()
     with transaction(state.db) as session:
         try:
-            identity = tokens.revoke(state, session, body.token, client.rp_id, now)
+            identity = issuance.revoke(state.tokens, session, body.token, client.rp_id, now)
             record = AuditRecord("token.revoke", "success", uin=identity.uin)
         except InvalidToken as exc:
             record = AuditRecord("token.revoke", "refused", reason=exc.reason)

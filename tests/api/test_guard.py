@@ -26,7 +26,6 @@ import httpx
 import pytest
 import uvicorn
 from PIL import Image
-from tests.api.otp_kit import counter, enroll, events
 
 from authd.faces.runtime import face_queue
 from authd.http.app import create_app
@@ -34,7 +33,7 @@ from authd.registry.uin import new_uin
 from authd.settings import Settings
 from matching.errors import ImageTooLarge
 from matching.image import ImageLimits, budget_for, decode_image
-from tests.conftest import bearer, make_key, photo_b64
+from tests.helpers import bearer, counter, enroll, events, make_key, photo_b64
 
 S = "samples"
 BIG = 12 * 1024 * 1024 + 1

@@ -19,7 +19,7 @@ from authd.http.app import create_app
 from authd.http.state import AppState
 from authd.settings import Settings
 from authd.storage.models import Identity
-from tests.conftest import MASTER_KEY, bearer, make_key, photo_b64
+from tests.helpers import MASTER_KEY, bearer, make_key, photo_b64
 
 PHOTOS = ["samples/obama/obama.jpg", "samples/biden/biden.jpg",
           "samples/kit_harington/john1.jpeg", "samples/rose_leslie/img1.jpg"]

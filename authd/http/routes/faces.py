@@ -62,10 +62,15 @@ class DedupSearchOut(BaseModel):
 
 class CaseOut(BaseModel):
     case_id: str
-    status: Literal["open", "resolved"]
+    status: Literal["open", "resolved", "closed"] = Field(
+        description="closed: the identity's face was replaced or removed while it was open")
     uin: str
     opened_at: int
     candidates: list[CandidateOut]
+    threshold: float | None = Field(None, description="dedup distance threshold the case was "
+                                    "opened at (a candidate is nearer than it)")
+    threshold_fmr: float | None = Field(None, description="per-comparison false-match rate "
+                                        "that threshold was calibrated at (null: set by hand)")
     decision: Literal["distinct", "duplicate"] | None = None
     reason: str | None = None
     resolved_at: int | None = None
@@ -169,24 +174,30 @@ def _store_face(state: AppState, client: Client, ctx: AuditContext, uin: str,
 
 
 def enroll_or_open_case(state: AppState, session, client: Client, ctx: AuditContext,
-                        identity: Identity, probe: Probe, now: int,
+                        identity: Identity, probe: Probe, now: int, *, created: bool = False,
                         action: str = "face.enroll", photo: bytes | None = None
                         ) -> PossibleDuplicate | None:
-    """Store the template, or open a dedup case and return the 409 to raise after commit;
-    either way the call's one audit event, named `action`."""
-    enrollment.lock_gallery(session)
-    candidates = enrollment.find_duplicates(state, session, probe, exclude=identity.id)
-    if not candidates:
-        enrollment.store_template(state, session, identity, probe.template, now, photo)
-        append(session, ctx, AuditRecord(action, "success", uin=identity.uin, factor="face"), now)
+    """enrollment.enroll_face for an API caller: None when stored, else the 409 to raise
+    after commit (a retry gets the open case back); either way the call's one audit event,
+    named `action`."""
+    done = enrollment.enroll_face(state, session, identity, probe, now, actor=actor(client),
+                                  created=created, photo=photo)
+    if isinstance(done, enrollment.Enrolled):
+        append(session, ctx, AuditRecord(action, "success", uin=identity.uin, factor="face",
+                                         detail={"actor": client.holder}), now)
         return None
-    case = enrollment.open_case(state, session, identity, probe.template, candidates,
-                                client.key_id, now)
     append(session, ctx, AuditRecord(action, "refused", reason="possible_duplicate",
                                      uin=identity.uin, factor="face",
-                                     detail={"case": case.id, "candidates": len(candidates)}), now)
-    views = enrollment.candidate_views(session, candidates, reveal_uin="admin" in client.scopes)
-    return PossibleDuplicate(case.id, identity.uin, views)
+                                     detail={"case": done.case_id, "reused": done.reused,
+                                             "candidates": len(done.candidates),
+                                             "actor": client.holder}), now)
+    views = enrollment.candidate_views(session, list(done.candidates),
+                                       reveal_uin="admin" in client.scopes)
+    return PossibleDuplicate(done.case_id, identity.uin, views)
+
+
+def actor(client: Client) -> enrollment.Actor:
+    return enrollment.Actor(key_id=client.key_id, holder=client.holder or client.key_id)
 
 
 @router.post("/dedup/search", response_model=DedupSearchOut, openapi_extra=PHOTO_BODY,
@@ -205,7 +216,7 @@ def _search(state: AppState, client: Client, ctx: AuditContext, probe: Probe
     with transaction(state.db_read) as session:
         candidates = enrollment.find_duplicates(state, session, probe, exclude=None)
         views = enrollment.candidate_views(session, candidates, reveal_uin="admin" in client.scopes)
-    threshold = state.faces.dedup_threshold(len(state.gallery.index))
+    threshold = enrollment.current_threshold(state)
     append_alone(state.db, ctx, AuditRecord("dedup.search", "success",
                                             detail={"candidates": len(views)}), now)
     fmr = None if threshold.fmr != threshold.fmr else threshold.fmr  # NaN: set by hand
@@ -215,7 +226,7 @@ def _search(state: AppState, client: Client, ctx: AuditContext, probe: Probe
 
 @router.get("/dedup/cases", response_model=list[CaseOut], responses=FACE_ERRORS)
 def list_cases(client: AdminClient, state: StateDep,
-               status: Literal["open", "resolved"] | None = None, limit: int = 50
+               status: Literal["open", "resolved", "closed"] | None = None, limit: int = 50
                ) -> list[CaseOut]:
     with transaction(state.db_read) as session:
         cases = enrollment.list_cases(session, status, max(1, min(limit, 500)))
@@ -239,10 +250,11 @@ def resolve_case(case_id: str, body: ResolveIn, client: AdminClient, state: Stat
         if body.duplicate_of:
             target = identities.get_by_uin(session, body.duplicate_of).id
         identity = enrollment.resolve_case(state, session, case, decision=body.decision,
-                                           reason=body.reason, resolver=client.key_id,
+                                           reason=body.reason, resolver=actor(client),
                                            duplicate_of=target, now=now)
         append(session, audit, AuditRecord("dedup.resolve", "success", reason=body.decision,
-                                           uin=identity.uin, detail={"case": case.id}), now)
+                                           uin=identity.uin, detail={
+                                               "case": case.id, "actor": client.holder}), now)
         out = case_out(session, case)
     for gallery in galleries(state):
         gallery.catch_up()
@@ -257,5 +269,6 @@ def case_out(session, case) -> CaseOut:
         candidates.append(CandidateOut(rank=c["rank"], score=c["score"], uin=other.uin))
     duplicate = session.get(Identity, case.duplicate_of).uin if case.duplicate_of else None
     return CaseOut(case_id=case.id, status=case.status, uin=identity.uin,
-                   opened_at=case.opened_at, candidates=candidates, decision=case.decision,
+                   opened_at=case.opened_at, candidates=candidates, threshold=case.threshold,
+                   threshold_fmr=case.threshold_fmr, decision=case.decision,
                    reason=case.reason, resolved_at=case.resolved_at, duplicate_of=duplicate)

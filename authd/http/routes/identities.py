@@ -6,6 +6,7 @@ from fastapi import APIRouter, status
 from fastapi.concurrency import run_in_threadpool
 
 from authd.audit.events import AuditContext, AuditRecord, append
+from authd.faces import enrollment
 from authd.faces.service import Probe, galleries
 from authd.http.deps import AuditCtx, ClockDep, EnrollClient, StateDep
 from authd.http.routes.faces import Photo, b64_photo, enroll_or_open_case, extract
@@ -43,9 +44,8 @@ def _create(state: AppState, client: Client, audit: AuditContext, body: Identity
                    now)
         else:
             duplicate = enroll_or_open_case(state, session, client, audit, identity, probe,
-                                            now, action="identity.create", photo=photo)
-            if duplicate is not None:
-                identity.status = "pending"  # nothing is enrolled until the case is resolved
+                                            now, created=True, action="identity.create",
+                                            photo=photo)
         out = IdentityOut.of(identity)
     if duplicate is not None:
         raise duplicate
@@ -68,6 +68,7 @@ def deactivate_identity(
     now = clock.now()
     with transaction(state.db) as session:
         identity = identities.deactivate(session, uin, now)
+        enrollment.close_open_cases(session, identity.id, now, "identity_deactivated")
         append(session, audit, AuditRecord("identity.deactivate", "success", uin=uin), now)
         return IdentityOut.of(identity)
 

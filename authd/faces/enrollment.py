@@ -57,9 +57,10 @@ class Enrolled:
 
 def store_template(state: AppState, session: Session, identity: Identity, template: Template,
                    now: int, photo: bytes | None = None, *, keep: bool | None = None,
-                   keep_case: str | None = None) -> Enrolled:
+                   keep_case: str | None = None, new_face: bool = True) -> Enrolled:
     """Seal and store `template` as the identity's current one and log the gallery change;
-    the identity's open dedup cases (but `keep_case`) close. The photo is kept (sealed)
+    for a new face (not a re-encoding of the kept photo under another model) the identity's
+    open dedup cases (but `keep_case`) close. The photo is kept (sealed)
     where `keep` (default: `face_keep_photos`) asks for it; else it is dropped.
     `template_model` records the model that made the template."""
     identity.template_version = (identity.template_version or 0) + 1
@@ -72,7 +73,8 @@ def store_template(state: AppState, session: Session, identity: Identity, templa
     identity.template_quality = _quality(template)
     identity.updated_at = now
     record_change(session, identity.id, now)
-    close_open_cases(session, identity.id, now, "face_replaced", keep=keep_case)
+    if new_face:
+        close_open_cases(session, identity.id, now, "face_replaced", keep=keep_case)
     return Enrolled(identity.id, identity.template_version)
 
 

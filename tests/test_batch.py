@@ -120,3 +120,10 @@ def test_progress_line_counts_rate_and_time_left():
     assert progress.line().endswith("25/100 rows 2.5 rows/s 00:30 left")
     progress.done = 100
     assert progress.line().endswith("100/100 rows 5.0 rows/s 00:00 left")
+
+
+def test_names_compare_without_case_or_repeated_spaces():
+    from authd.faces.batch import _folded
+
+    assert _folded("Amina  ALAOUI ") == _folded("amina alaoui")
+    assert _folded("Amina Alaoui") != _folded("Amina Alaoui-Benali")

@@ -139,11 +139,16 @@ def _identity_for(session: Session, row: Row, now: int) -> tuple[Identity, bool]
     if identity is None:
         return identities.create_identity(session, _new_identity(row), now), True
     name = row.demographics.get("name")
-    if name is not None and identity.name is not None and name != identity.name:
+    if name is not None and identity.name is not None and _folded(name) != _folded(identity.name):
         raise NameMismatch()
     if identity.status != "active":
         raise IdentityInactive()
     return identity, False
+
+
+def _folded(name: str) -> str:
+    """Names compared without case or repeated spaces ("Amina  ALAOUI" is "Amina Alaoui")."""
+    return " ".join(name.split()).casefold()
 
 
 def _new_identity(row: Row) -> identities.NewIdentity:

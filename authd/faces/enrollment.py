@@ -13,6 +13,7 @@ each other.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -179,7 +180,9 @@ def enroll_face(state: AppState, session: Session, identity: Identity, probe: Pr
 
 
 def candidate_set(candidates: list[Candidate]) -> str:
-    return ",".join(str(i) for i in sorted({c.identity_id for c in candidates}))
+    """A fixed-size key of the set of candidate identities (order and distances aside)."""
+    ids = ",".join(str(i) for i in sorted({c.identity_id for c in candidates}))
+    return hashlib.sha256(ids.encode()).hexdigest()
 
 
 def open_case(state: AppState, session: Session, identity: Identity, template: Template,

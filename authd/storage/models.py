@@ -216,7 +216,7 @@ class DedupCase(Base):
     duplicate_of: Mapped[int | None] = mapped_column(BigInteger)
     opened_holder: Mapped[str | None] = mapped_column(String(100))  # four eyes: people, not keys
     resolved_holder: Mapped[str | None] = mapped_column(String(100))
-    candidate_set: Mapped[str | None] = mapped_column(String(400))  # sorted candidate ids
+    candidate_set: Mapped[str | None] = mapped_column(String(64))  # hash of candidate ids
     threshold: Mapped[float | None] = mapped_column(Float)  # dedup distance threshold used
     threshold_fmr: Mapped[float | None] = mapped_column(Float)  # its calibrated FMR, if any
     __table_args__ = (Index("ix_dedup_cases_open_set", "identity_id", "candidate_set", "status"),)

@@ -19,7 +19,7 @@ def upgrade() -> None:
     with op.batch_alter_table("dedup_cases") as batch:
         batch.add_column(sa.Column("opened_holder", sa.String(length=100), nullable=True))
         batch.add_column(sa.Column("resolved_holder", sa.String(length=100), nullable=True))
-        batch.add_column(sa.Column("candidate_set", sa.String(length=400), nullable=True))
+        batch.add_column(sa.Column("candidate_set", sa.String(length=64), nullable=True))
         batch.add_column(sa.Column("threshold", sa.Float(), nullable=True))
         batch.add_column(sa.Column("threshold_fmr", sa.Float(), nullable=True))
     op.create_index("ix_dedup_cases_open_set", "dedup_cases",

@@ -24,7 +24,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from authd.audit.events import AuditContext, AuditRecord, append
+from authd.audit.events import AuditContext, append
 from authd.errors import AuthdError, InvalidRequest
 from authd.faces import enrollment
 from authd.faces.service import Probe, galleries, pipeline_settings
@@ -122,15 +122,10 @@ def enroll_row(state: AppState, row: Row, probe: Probe, now: int) -> Outcome:
                            subject_key=state.secrets.subject_key)
         done = enrollment.enroll_face(state, session, identity, probe, now, actor=BATCH,
                                       created=created)
-        if isinstance(done, enrollment.CaseOpened):
-            append(session, ctx, AuditRecord(
-                "face.enroll", "refused", "possible_duplicate", uin=identity.uin, factor="face",
-                detail={"case": done.case_id, "reused": done.reused,
-                        "candidates": len(done.candidates), "actor": BATCH.holder}), now)
-            return Outcome(row.line, identity.uin, "possible_duplicate", case_id=done.case_id)
-        append(session, ctx, AuditRecord("face.enroll", "success", uin=identity.uin,
-                                         factor="face", detail={"actor": BATCH.holder}), now)
-        return Outcome(row.line, identity.uin, "enrolled")
+        append(session, ctx, enrollment.audit_record(done, identity.uin, BATCH), now)
+    if isinstance(done, enrollment.CaseOpened):
+        return Outcome(row.line, identity.uin, "possible_duplicate", case_id=done.case_id)
+    return Outcome(row.line, identity.uin, "enrolled")
 
 
 def _identity_for(session: Session, row: Row, now: int) -> tuple[Identity, bool]:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from authd.audit.events import AuditRecord
 from authd.errors import AuthdError, Conflict, InvalidRequest, NotFound
 from authd.faces.gallery import Gallery, lock_gallery, record_change, template_aad
 from authd.faces.service import FaceService, Probe
@@ -177,6 +178,17 @@ def enroll_face(state: AppState, session: Session, identity: Identity, probe: Pr
     if created:
         identity.status = "pending"
     return open_case(state, session, identity, probe.template, candidates, actor, now)
+
+
+def audit_record(done: Enrolled | CaseOpened, uin: str, actor: Actor,
+                 action: str = "face.enroll") -> AuditRecord:
+    """The enrollment's one audit event, for the API and the batch alike."""
+    if isinstance(done, Enrolled):
+        return AuditRecord(action, "success", uin=uin, factor="face",
+                           detail={"actor": actor.holder})
+    return AuditRecord(action, "refused", reason="possible_duplicate", uin=uin, factor="face",
+                       detail={"case": done.case_id, "reused": done.reused,
+                               "candidates": len(done.candidates), "actor": actor.holder})
 
 
 def candidate_set(candidates: list[Candidate]) -> str:

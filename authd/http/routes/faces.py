@@ -180,17 +180,12 @@ def enroll_or_open_case(state: AppState, session, client: Client, ctx: AuditCont
     """enrollment.enroll_face for an API caller: None when stored, else the 409 to raise
     after commit (a retry gets the open case back); either way the call's one audit event,
     named `action`."""
-    done = enrollment.enroll_face(state, session, identity, probe, now, actor=actor(client),
+    who = actor(client)
+    done = enrollment.enroll_face(state, session, identity, probe, now, actor=who,
                                   created=created, photo=photo)
+    append(session, ctx, enrollment.audit_record(done, identity.uin, who, action), now)
     if isinstance(done, enrollment.Enrolled):
-        append(session, ctx, AuditRecord(action, "success", uin=identity.uin, factor="face",
-                                         detail={"actor": client.holder}), now)
         return None
-    append(session, ctx, AuditRecord(action, "refused", reason="possible_duplicate",
-                                     uin=identity.uin, factor="face",
-                                     detail={"case": done.case_id, "reused": done.reused,
-                                             "candidates": len(done.candidates),
-                                             "actor": client.holder}), now)
     views = enrollment.candidate_views(session, list(done.candidates),
                                        reveal_uin="admin" in client.scopes)
     return PossibleDuplicate(done.case_id, identity.uin, views)

@@ -193,11 +193,7 @@ def test_sees_the_code() -> None:
     assert len(all_imports(ROOT)) > 300
 
 
-# The one route->route import left, `identities` -> `faces.enroll_or_open_case`, goes when the
-# one enrollment path moves into authd.faces.enrollment (issue 11 item 4, another branch).
-# Exact: any other fault fails, and so does this entry once the import is gone (remove it).
-PENDING = {"routes": ["authd.http.routes.identities imports "
-                      "authd.http.routes.faces.enroll_or_open_case"]}
+PENDING: dict[str, list[str]] = {}  # accepted faults: none
 
 
 @pytest.mark.parametrize("kind", ["cycles", "layers", "routes", "libraries"])

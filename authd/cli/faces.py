@@ -6,8 +6,10 @@ from __future__ import annotations
 import csv
 import json
 import os
+import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
@@ -38,26 +40,85 @@ def enroll_batch(
     data_dir: Annotated[Path | None, typer.Option("--data-dir")] = None,
 ) -> None:
     """Enroll faces in bulk: encode on all cores, dedup within the batch and against the
-    gallery, resumable (a rerun skips what is done), with a CSV and JSON report."""
+    gallery, resumable (a rerun skips what is done), with a CSV and JSON report. A blank UIN
+    issues a new one. Exit status 1 when any row was refused (the report says why)."""
+    rows = _count_rows(manifest)
     with opened(data_dir) as state:
+        typer.echo(f"enrolling {rows} rows: starting {processes} face encoding processes",
+                   err=True)
         attach_faces(state)
         try:
-            with typer.progressbar(length=_count_rows(manifest), label="enrolling") as bar:
-                outcomes = run_batch(state, manifest, processes=processes, progress=bar.update)
+            with Progress(rows) as progress:
+                outcomes = run_batch(state, manifest, processes=processes, progress=progress)
         finally:
             close_faces(state, owned=True)
     stem = report or manifest.with_name(manifest.stem + "-report")
     summary = write_report(outcomes, stem)
-    typer.echo(f"{summary['rows']} rows: " + ", ".join(
-        f"{k} {v}" for k, v in sorted(summary["by_outcome"].items())))
-    for code, count in sorted(summary["refusals_by_code"].items()):
-        typer.echo(f"  refused {code}: {count}")
+    for line in summary_lines(summary):
+        typer.echo(line)
     typer.echo(f"report: {stem.with_suffix('.csv')} and {stem.with_suffix('.json')}")
+    if summary["by_outcome"].get("refused"):
+        raise typer.Exit(1)
+
+
+def summary_lines(summary: dict) -> list[str]:
+    """One summary: rows per outcome, then the refused rows per code (adding up to refused)."""
+    lines = [f"{summary['rows']} rows: " + ", ".join(
+        f"{k} {v}" for k, v in summary["by_outcome"].items())]
+    if summary["refusals_by_code"]:
+        lines.append("refused by code: " + ", ".join(
+            f"{k} {v}" for k, v in summary["refusals_by_code"].items()))
+    return lines
+
+
+class Progress:
+    """Rows done of the total, the rate and the time left, on stderr: redrawn in place on a
+    terminal, one line at most every `every` seconds otherwise (logs, CI)."""
+
+    def __init__(self, total: int, every: float = 2.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.total, self.every, self.clock = total, every, clock
+        self.done, self.start, self.shown = 0, clock(), float("-inf")
+        self.tty = sys.stderr.isatty()
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._show(final=True)
+
+    def __call__(self, n: int) -> None:
+        self.done += n
+        if self.tty or self.clock() - self.shown >= self.every:
+            self._show()
+
+    def line(self) -> str:
+        elapsed = max(self.clock() - self.start, 1e-9)
+        rate = self.done / elapsed
+        left = (self.total - self.done) / rate if rate > 0 else float("nan")
+        width = 30
+        filled = width * self.done // max(self.total, 1)
+        return (f"[{'#' * filled}{'-' * (width - filled)}] {self.done}/{self.total} rows "
+                f"{rate:.1f} rows/s {_duration(left)} left")
+
+    def _show(self, final: bool = False) -> None:
+        self.shown = self.clock()
+        end = "\n" if final or not self.tty else ""
+        sys.stderr.write(("\r" if self.tty else "") + self.line() + end)
+        sys.stderr.flush()
+
+
+def _duration(seconds: float) -> str:
+    if seconds != seconds:  # NaN: no row done yet
+        return "--:--"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
 
 
 def _count_rows(manifest: Path) -> int:
-    with manifest.open() as handle:
-        return max(sum(1 for _ in handle) - 1, 0)
+    with manifest.open(newline="") as handle:
+        return sum(1 for _ in csv.DictReader(handle))
 
 
 @faces_app.command("migrate")

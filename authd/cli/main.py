@@ -39,6 +39,9 @@ def ensure_first_client(state: AppState) -> clients.IssuedKey | None:
         return None
 
 
+FIRST_HOLDER = "initial operator"
+
+
 def _create_first_client(state: AppState, now: int) -> clients.IssuedKey | None:
     with transaction(state.db) as session:
         if clients.list_relying_parties(session):
@@ -49,7 +52,8 @@ def _create_first_client(state: AppState, now: int) -> clients.IssuedKey | None:
             token_ttl_seconds=state.settings.token_ttl_default_seconds, uin_in_token=False, now=now)
         session.flush()
         key = clients.issue_key(session, rp_id="default", scopes=list(clients.SCOPES),
-                                ttl_days=state.settings.api_key_ttl_days, now=now)
+                                ttl_days=state.settings.api_key_ttl_days, now=now,
+                                holder=FIRST_HOLDER)
         cli_audit(state, session, AuditRecord("rp.create", "success", detail={"rp": "default"}))
         return key
 
@@ -60,6 +64,9 @@ def print_first_key(key: clients.IssuedKey | None) -> None:
     typer.echo("Created relying party 'default' with scopes enroll, auth, introspect, admin.")
     typer.echo("Its API key, shown once (store it now):")
     typer.secho(f"  {key.api_key}", bold=True)
+    typer.echo(f"Its holder is '{FIRST_HOLDER}'. A second admin (four eyes) is another person "
+               "with a key of their own:\n  authd rp add-key default --scopes admin,enroll "
+               "--holder NAME")
 
 
 @app.command()

@@ -25,6 +25,16 @@ def register(app: typer.Typer) -> None:
     app.add_typer(vid_app, name="vid")
 
 
+Holder = Annotated[str | None, typer.Option(
+    help="the person holding the key (required with scope admin: four eyes compare holders)")]
+
+
+def _holder(holder: str | None, scopes: str) -> str | None:
+    if holder is None and "admin" in split(scopes):
+        raise fail("a key with scope admin needs --holder NAME (the person who holds it)", 2)
+    return holder
+
+
 @rp_app.command("add")
 def rp_add(
     rp_id: Annotated[str, typer.Argument(help="short id, e.g. cash-transfer")],
@@ -34,6 +44,7 @@ def rp_add(
     min_acr: Annotated[int, typer.Option(help="1: one factor, 2: two factors")] = 1,
     token_ttl: Annotated[int, typer.Option(help="token lifetime in seconds")] = 300,
     uin_in_token: Annotated[bool, typer.Option(help="may its tokens carry the UIN")] = False,
+    holder: Holder = None,
     data_dir: DataDir = None,
 ) -> None:
     """Add a relying party and print its first API key (shown once)."""
@@ -47,8 +58,10 @@ def rp_add(
                 token_ttl_seconds=token_ttl, uin_in_token=uin_in_token, now=now)
             session.flush()
             key = clients.issue_key(session, rp_id=rp_id, scopes=split(scopes),
-                                    ttl_days=state.settings.api_key_ttl_days, now=now)
-            cli_audit(state, session, AuditRecord("rp.create", "success", detail={"rp": rp_id}))
+                                    ttl_days=state.settings.api_key_ttl_days, now=now,
+                                    holder=_holder(holder, scopes))
+            cli_audit(state, session, AuditRecord("rp.create", "success", detail={
+                "rp": rp_id, "key_id": key.key_id, "holder": holder}))
         typer.echo(f"relying party {rp_id} added; API key (shown once):\n  {key.api_key}")
 
 
@@ -56,14 +69,17 @@ def rp_add(
 def rp_add_key(
     rp_id: str,
     scopes: Annotated[str, typer.Option(help="comma list of scopes")] = "auth",
+    holder: Holder = None,
     data_dir: DataDir = None,
 ) -> None:
-    """Issue another API key for a relying party (shown once)."""
+    """Issue another API key for a relying party (shown once). A second admin is a second
+    person: give their key its own --holder."""
     with opened(data_dir) as state, transaction(state.db) as session:
         key = clients.issue_key(session, rp_id=rp_id, scopes=split(scopes),
-                                ttl_days=state.settings.api_key_ttl_days, now=state.clock.now())
-        cli_audit(state, session, AuditRecord("apikey.create", "success",
-                                              detail={"rp": rp_id, "key_id": key.key_id}))
+                                ttl_days=state.settings.api_key_ttl_days, now=state.clock.now(),
+                                holder=_holder(holder, scopes))
+        cli_audit(state, session, AuditRecord("apikey.create", "success", detail={
+            "rp": rp_id, "key_id": key.key_id, "holder": holder}))
     typer.echo(f"API key for {rp_id} (shown once):\n  {key.api_key}")
 
 
@@ -79,7 +95,8 @@ def rp_list(data_dir: DataDir = None) -> None:
             for k in keys:
                 state_ = "revoked" if k.revoked_at else ("expired" if k.expires_at <= now
                                                           else "active")
-                typer.echo(f"  key {k.key_id}\t{','.join(k.scopes)}\t{state_}")
+                typer.echo(f"  key {k.key_id}\t{','.join(k.scopes)}\t{state_}"
+                           f"\tholder={k.holder or '-'}")
 
 
 @rp_app.command("revoke-key")

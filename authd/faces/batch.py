@@ -1,10 +1,12 @@
 """Bulk enrollment from a CSV manifest: encode on every core, dedup, store, report.
 
 Manifest columns: `uin,image` and optionally `name,date_of_birth,sex,phone,email`; image paths
-are relative to the manifest. Photos are encoded in a process pool (dlib is CPU-bound) and
-stored one by one in manifest order, each after a 1:N search that sees every earlier row, so a
-batch is deduplicated within itself and against the gallery. The database is the record of
-what is done: a rerun skips rows whose identity already has a face or an open case.
+are relative to the manifest. A blank UIN issues a new one; a UIN already registered must carry
+the identity's name (or none). Photos are encoded in a process pool (dlib is CPU-bound) and
+stored one by one in manifest order through enrollment.enroll_face (the API's path), each
+after a 1:N search that sees every earlier row, so a batch is deduplicated within itself and
+against the gallery. The database is the record of what is done: a rerun skips rows whose
+identity already has a face or an open case.
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ from datetime import date
 from pathlib import Path
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from authd.audit.events import AuditContext, AuditRecord, append
-from authd.errors import AuthdError
+from authd.audit.events import AuditContext, append
+from authd.errors import AuthdError, InvalidRequest
 from authd.faces import enrollment
 from authd.faces.runtime import galleries
 from authd.faces.service import Probe, pipeline_settings
@@ -36,6 +39,7 @@ from matching.pipeline import PipelineSettings
 from matching.templates import Template
 
 BATCH_ACTOR = "cli-enroll-batch"
+BATCH = enrollment.Actor(key_id=BATCH_ACTOR, holder=BATCH_ACTOR)
 
 
 @dataclass(frozen=True)
@@ -50,7 +54,7 @@ class Row:
 class Outcome:
     line: int
     uin: str
-    outcome: str  # enrolled | skipped | possible_duplicate | refused | invalid
+    outcome: str  # enrolled | skipped | possible_duplicate | refused (code says why)
     code: str = ""
     case_id: str = ""
 
@@ -85,64 +89,84 @@ def encode_all(paths: list[Path], processes: int,
 
 
 def pending_rows(state: AppState, rows: list[Row]) -> tuple[list[Row], list[Outcome]]:
-    """Rows still to do, and outcomes for those already done by an earlier run."""
+    """Rows still to do, and outcomes for those already done by an earlier run (a row with a
+    blank UIN is never done: each run issues it a new UIN)."""
     with transaction(state.db_read) as session:
         done = set(session.scalars(select(Identity.uin).where(Identity.template.is_not(None))))
         in_case = set(session.scalars(select(Identity.uin).join(
             DedupCase, DedupCase.identity_id == Identity.id).where(DedupCase.status == "open")))
     todo, skipped = [], []
     for row in rows:
-        if row.uin in done or row.uin in in_case:
+        if row.uin and (row.uin in done or row.uin in in_case):
             skipped.append(Outcome(row.line, row.uin, "skipped", "already_done"))
         else:
             todo.append(row)
     return todo, skipped
 
 
+class NameMismatch(InvalidRequest):
+    code = "name_mismatch"
+    message = "The row's name differs from the name of the identity with that UIN."
+
+
+class IdentityInactive(InvalidRequest):
+    code, status_code = "identity_inactive", 409
+    message = "The identity with that UIN is not active (pending, rejected or deactivated)."
+
+
 def enroll_row(state: AppState, row: Row, probe: Probe, now: int) -> Outcome:
-    ctx = AuditContext(request_id=f"batch-line-{row.line}", rp_id="cli",
-                       subject_key=state.secrets.subject_key)
+    """One row through enrollment.enroll_face (the API's path): the identity is found by UIN
+    (its name must match the row's), or created (a blank UIN issues a new one)."""
     with transaction(state.db) as session:
-        identity = session.execute(select(Identity).where(Identity.uin == row.uin)
-                                   ).scalar_one_or_none()
-        if identity is None:
-            identity = identities.create_identity(session, _new_identity(row), now)
-        enrollment.lock_gallery(session)
-        candidates = enrollment.find_duplicates(state, session, probe, exclude=identity.id)
-        if candidates:
-            if identity.template is None:
-                identity.status = "pending"
-            case = enrollment.open_case(state, session, identity, probe.template, candidates,
-                                        BATCH_ACTOR, now)
-            append(session, ctx, AuditRecord("face.enroll", "refused", "possible_duplicate",
-                                             uin=row.uin, factor="face",
-                                             detail={"case": case.id}), now)
-            return Outcome(row.line, row.uin, "possible_duplicate", case_id=case.id)
-        enrollment.store_template(state, session, identity, probe.template, now)
-        append(session, ctx, AuditRecord("face.enroll", "success", uin=row.uin, factor="face"), now)
-    return Outcome(row.line, row.uin, "enrolled")
+        identity, created = _identity_for(session, row, now)
+        ctx = AuditContext(request_id=f"batch-line-{row.line}", rp_id="cli",
+                           subject_key=state.secrets.subject_key)
+        done = enrollment.enroll_face(state, session, identity, probe, now, actor=BATCH,
+                                      created=created)
+        append(session, ctx, enrollment.audit_record(done, identity.uin, BATCH), now)
+    if isinstance(done, enrollment.CaseOpened):
+        return Outcome(row.line, identity.uin, "possible_duplicate", case_id=done.case_id)
+    return Outcome(row.line, identity.uin, "enrolled")
+
+
+def _identity_for(session: Session, row: Row, now: int) -> tuple[Identity, bool]:
+    identity = session.execute(select(Identity).where(Identity.uin == row.uin)
+                               ).scalar_one_or_none() if row.uin else None
+    if identity is None:
+        return identities.create_identity(session, _new_identity(row), now), True
+    name = row.demographics.get("name")
+    if name is not None and identity.name is not None and _folded(name) != _folded(identity.name):
+        raise NameMismatch()
+    if identity.status != "active":
+        raise IdentityInactive()
+    return identity, False
+
+
+def _folded(name: str) -> str:
+    """Names compared without case or repeated spaces ("Amina  ALAOUI" is "Amina Alaoui")."""
+    return " ".join(name.split()).casefold()
 
 
 def _new_identity(row: Row) -> identities.NewIdentity:
     demo = dict(row.demographics)
     if "date_of_birth" in demo:
         demo["date_of_birth"] = date.fromisoformat(demo["date_of_birth"])  # type: ignore[assignment]
-    return identities.NewIdentity(uin=row.uin, **demo)  # type: ignore[arg-type]
+    return identities.NewIdentity(uin=row.uin or None, **demo)  # type: ignore[arg-type]
 
 
 def run_batch(state: AppState, manifest: Path, *, processes: int | None = None,
               progress: Callable[[int], None] = lambda n: None) -> list[Outcome]:
+    """Every row's outcome, in manifest order; `progress(n)` after each n rows done."""
     rows = read_manifest(manifest)
     todo, outcomes = pending_rows(state, rows)
-    progress(len(outcomes))
     valid, invalid = _validate(todo)
     outcomes += invalid
+    progress(len(outcomes))
     templates = encode_all([r.image for r in valid], processes or os.cpu_count() or 1,
                            pipeline_settings(state.settings))
     for row, template in zip(valid, templates, strict=True):
         outcomes.append(_one(state, row, template))
         progress(1)
-    progress(len(invalid))
     return sorted(outcomes, key=lambda o: o.line)
 
 
@@ -150,10 +174,15 @@ def _validate(rows: list[Row]) -> tuple[list[Row], list[Outcome]]:
     valid, invalid = [], []
     for row in rows:
         try:
-            identities.validate_uin(row.uin)
+            if row.uin:
+                identities.validate_uin(row.uin)
+            if "date_of_birth" in row.demographics:
+                date.fromisoformat(row.demographics["date_of_birth"])
             valid.append(row)
         except AuthdError as exc:
-            invalid.append(Outcome(row.line, row.uin, "invalid", exc.code))
+            invalid.append(Outcome(row.line, row.uin, "refused", exc.code))
+        except ValueError:
+            invalid.append(Outcome(row.line, row.uin, "refused", "invalid_date_of_birth"))
     return valid, invalid
 
 
@@ -162,8 +191,10 @@ def _one(state: AppState, row: Row, template: Template | str) -> Outcome:
         return Outcome(row.line, row.uin, "refused", template)
     try:
         outcome = enroll_row(state, row, _probe(state, row, template), state.clock.now())
-    except (AuthdError, ValueError) as exc:
-        return Outcome(row.line, row.uin, "invalid", getattr(exc, "code", "invalid_row"))
+    except AuthdError as exc:
+        return Outcome(row.line, row.uin, "refused", exc.code)
+    except ValueError:
+        return Outcome(row.line, row.uin, "refused", "invalid_row")
     for gallery in galleries(state):
         gallery.catch_up()
     return outcome
@@ -181,11 +212,16 @@ def _probe(state: AppState, row: Row, template: Template) -> Probe:
     return Probe(template, others)
 
 
-def write_report(outcomes: list[Outcome], stem: Path) -> dict:
+def summarize(outcomes: list[Outcome]) -> dict:
+    """Rows per outcome, and refused rows per code (the codes add up to `refused`)."""
     counts = Counter(o.outcome for o in outcomes)
-    refusals = Counter(o.code for o in outcomes if o.outcome in ("refused", "invalid"))
-    summary = {"rows": len(outcomes), "by_outcome": dict(counts),
-               "refusals_by_code": dict(refusals)}
+    refusals = Counter(o.code for o in outcomes if o.outcome == "refused")
+    return {"rows": len(outcomes), "by_outcome": dict(sorted(counts.items())),
+            "refusals_by_code": dict(sorted(refusals.items()))}
+
+
+def write_report(outcomes: list[Outcome], stem: Path) -> dict:
+    summary = summarize(outcomes)
     with stem.with_suffix(".csv").open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=["line", "uin", "outcome", "code", "case_id"])
         writer.writeheader()

@@ -1,27 +1,35 @@
 """Face enrollment with 1:N deduplication, and the adjudication of possible duplicates.
 
-Before a template is stored for an identity, the gallery is searched; a candidate closer than
-the dedup threshold opens a case and nothing is enrolled until an admin other than the one who
-opened it resolves the case (four eyes). The search and the store happen under one lock
-(SQLite's write lock, or a PostgreSQL advisory lock), so two stations enrolling the same face
-at once cannot both miss each other.
+`enroll_face` is the one path of the API (PUT face, POST identities with a face) and of the
+batch. Before a template is stored for an identity, the galleries are searched; a candidate
+closer than the dedup threshold opens a case and nothing is enrolled until an admin other
+than the one who opened it (another key holder) resolves the case (four eyes). An identity
+has at most one open case per candidate set (a retry gets the open case back); a `distinct`
+decision is remembered for each pair it cleared; storing a new face closes the identity's
+open cases. The search and the store happen under one lock (SQLite's write lock, or a
+PostgreSQL advisory lock), so two stations enrolling the same face at once cannot both miss
+each other.
 """
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from authd.audit.events import AuditContext, AuditRecord, append
 from authd.errors import AuthdError, Conflict, InvalidRequest, NotFound
 from authd.faces.gallery import Gallery, lock_gallery, record_change, template_aad
 from authd.faces.service import FaceService, Probe
 from authd.http.state import AppState
-from authd.storage.models import DedupCase, Identity
-from matching.dedup import Candidate, score
+from authd.registry.clients import Client
+from authd.storage.models import DedupCase, DedupDistinctPair, Identity
+from matching.calibration import Threshold
+from matching.dedup import Candidate, find_candidates
 from matching.templates import Template
 
 
@@ -40,7 +48,8 @@ class CaseNotFound(NotFound):
 
 class FourEyes(AuthdError):
     code, status_code = "four_eyes_required", 403
-    message = "A dedup case must be resolved by an admin other than the one who opened it."
+    message = ("A dedup case must be resolved by another person than the one who opened it "
+               "(another key holder).")
 
 
 @dataclass(frozen=True)
@@ -50,10 +59,13 @@ class Enrolled:
 
 
 def store_template(state: AppState, session: Session, identity: Identity, template: Template,
-                   now: int, photo: bytes | None = None, *, keep: bool | None = None) -> Enrolled:
-    """Seal and store `template` as the identity's current one and log the gallery change.
-    The photo is kept (sealed) where `keep` (default: `face_keep_photos`) asks for it; else
-    it is dropped. `template_model` records the model that made the template."""
+                   now: int, photo: bytes | None = None, *, keep: bool | None = None,
+                   keep_case: str | None = None, new_face: bool = True) -> Enrolled:
+    """Seal and store `template` as the identity's current one and log the gallery change;
+    for a new face (not a re-encoding of the kept photo under another model) the identity's
+    open dedup cases (but `keep_case`) close. The photo is kept (sealed)
+    where `keep` (default: `face_keep_photos`) asks for it; else it is dropped.
+    `template_model` records the model that made the template."""
     identity.template_version = (identity.template_version or 0) + 1
     aad = template_aad(identity.id, identity.template_version)
     identity.template = state.sealer.seal(template.to_bytes(), aad)
@@ -64,6 +76,8 @@ def store_template(state: AppState, session: Session, identity: Identity, templa
     identity.template_quality = _quality(template)
     identity.updated_at = now
     record_change(session, identity.id, now)
+    if new_face:
+        close_open_cases(session, identity.id, now, "face_replaced", keep=keep_case)
     return Enrolled(identity.id, identity.template_version)
 
 
@@ -85,19 +99,28 @@ def _quality(template: Template) -> dict:
 
 def find_duplicates(state: AppState, session: Session, probe: Probe,
                     exclude: int | None) -> list[Candidate]:
-    """Candidates closer than each gallery's dedup threshold for its size: the configured
-    model's gallery, then (a migration under way) each older model's, with the probe's
-    template of that model. Distances of two models are not comparable, so each gallery
-    keeps its own order and the configured model's candidates rank first."""
-    close: list[tuple[int, float]] = []
+    """Candidates closer than each gallery's dedup threshold for its size (one search,
+    matching.dedup.find_candidates, per gallery): the configured model's gallery, then
+    (a migration under way) each older model's, with the probe's template of that model.
+    Distances of two models are not comparable, so each gallery keeps its own order and the
+    configured model's candidates rank first. `exclude` (the identity enrolling) is skipped,
+    and so is every identity an adjudicator already found distinct from it."""
+    skip = {exclude} | distinct_partners(session, exclude) if exclude is not None else set()
+    found: list[Candidate] = []
+    k = state.settings.dedup_top_k
     for gallery, service, template in _searches(state, probe):
-        hits = gallery.search(template.vector, state.settings.dedup_top_k + 1, session)
+        gallery.catch_up(session)
         threshold = service.dedup_threshold(len(gallery.index)).value  # caught up
-        seen = {c[0] for c in close}
-        close += [(h.id, h.distance) for h in hits
-                  if h.id != exclude and h.distance < threshold and h.id not in seen]
-    return [Candidate(rank, identity_id, d, score(d))
-            for rank, (identity_id, d) in enumerate(close[: state.settings.dedup_top_k], start=1)]
+        found += find_candidates(gallery.index, template.vector, k=k, threshold=threshold,
+                                 exclude=skip | {c.identity_id for c in found})
+    return [replace(c, rank=rank) for rank, c in enumerate(found[:k], start=1)]
+
+
+def distinct_partners(session: Session, identity_id: int) -> set[int]:
+    """Identities an adjudicator decided are not the same person as `identity_id`."""
+    pairs = session.execute(select(DedupDistinctPair.low_id, DedupDistinctPair.high_id).where(
+        or_(DedupDistinctPair.low_id == identity_id, DedupDistinctPair.high_id == identity_id)))
+    return {low if high == identity_id else high for low, high in pairs}
 
 
 def _searches(state: AppState, probe: Probe) -> Iterator[tuple[Gallery, FaceService, Template]]:
@@ -107,6 +130,12 @@ def _searches(state: AppState, probe: Probe) -> Iterator[tuple[Gallery, FaceServ
         template = probe.for_model(old.service.model_id)
         if isinstance(template, Template):  # that model refused the photo: nothing to search
             yield old.gallery, old.service, template
+
+
+def current_threshold(state: AppState) -> Threshold:
+    """The configured model's dedup threshold at its gallery's current size."""
+    assert state.faces is not None and state.gallery is not None
+    return state.faces.dedup_threshold(len(state.gallery.index))
 
 
 def candidate_views(session: Session, candidates: list[Candidate], *,
@@ -121,18 +150,88 @@ def candidate_views(session: Session, candidates: list[Candidate], *,
     return views
 
 
+@dataclass(frozen=True)
+class Actor:
+    """Who enrolls: the API key (or batch) and the person holding it."""
+
+    key_id: str
+    holder: str
+
+
+@dataclass(frozen=True)
+class CaseOpened:
+    case_id: str
+    candidates: tuple[Candidate, ...]
+    reused: bool  # a retry: the case already open for this identity and candidate set
+
+
+def enroll_face(state: AppState, session: Session, identity: Identity, probe: Probe, now: int,
+                *, actor: Actor, created: bool, photo: bytes | None = None
+                ) -> Enrolled | CaseOpened:
+    """The one enrollment path (API and batch): search the galleries under the gallery lock,
+    then store the template, or hold it in a dedup case. Status rule: an identity created by
+    this enrollment waits `pending` while its case is open; an existing one keeps its status
+    (and its current face, if any)."""
+    lock_gallery(session)
+    candidates = find_duplicates(state, session, probe, exclude=identity.id)
+    if not candidates:
+        return store_template(state, session, identity, probe.template, now, photo)
+    if created:
+        identity.status = "pending"
+    return open_case(state, session, identity, probe.template, candidates, actor, now)
+
+
+def audit_record(done: Enrolled | CaseOpened, uin: str, actor: Actor,
+                 action: str = "face.enroll") -> AuditRecord:
+    """The enrollment's one audit event, for the API and the batch alike."""
+    if isinstance(done, Enrolled):
+        return AuditRecord(action, "success", uin=uin, factor="face",
+                           detail={"actor": actor.holder})
+    return AuditRecord(action, "refused", reason="possible_duplicate", uin=uin, factor="face",
+                       detail={"case": done.case_id, "reused": done.reused,
+                               "candidates": len(done.candidates), "actor": actor.holder})
+
+
+def candidate_set(candidates: list[Candidate]) -> str:
+    """A fixed-size key of the set of candidate identities (order and distances aside)."""
+    ids = ",".join(str(i) for i in sorted({c.identity_id for c in candidates}))
+    return hashlib.sha256(ids.encode()).hexdigest()
+
+
 def open_case(state: AppState, session: Session, identity: Identity, template: Template,
-              candidates: list[Candidate], opened_by: str, now: int) -> DedupCase:
-    case_id = str(uuid.uuid4())
-    case = DedupCase(
-        id=case_id, identity_id=identity.id, opened_by=opened_by, opened_at=now, status="open",
+              candidates: list[Candidate], actor: Actor, now: int) -> CaseOpened:
+    """A new case; or, for a retry, the case already open for this identity and candidate
+    set (same id; the pending template is the first one's)."""
+    key = candidate_set(candidates)
+    existing = session.execute(select(DedupCase).where(
+        DedupCase.identity_id == identity.id, DedupCase.candidate_set == key,
+        DedupCase.status == "open")).scalars().first()
+    if existing is not None:
+        return CaseOpened(existing.id, tuple(candidates), reused=True)
+    case_id, threshold = str(uuid.uuid4()), current_threshold(state)
+    session.add(DedupCase(
+        id=case_id, identity_id=identity.id, opened_by=actor.key_id, opened_at=now,
+        opened_holder=actor.holder, status="open", candidate_set=key,
         candidates=[{"rank": c.rank, "identity_id": c.identity_id, "distance": round(c.distance, 4),
                      "score": round(c.score, 4)} for c in candidates],
         pending_template=state.sealer.seal(template.to_bytes(), pending_aad(case_id)),
-        template_model=template.model_id,
-    )
-    session.add(case)
-    return case
+        template_model=template.model_id, threshold=round(threshold.value, 6),
+        threshold_fmr=None if threshold.fmr != threshold.fmr else threshold.fmr,  # NaN: by hand
+    ))
+    return CaseOpened(case_id, tuple(candidates), reused=False)
+
+
+def close_open_cases(session: Session, identity_id: int, now: int, reason: str,
+                     keep: str | None = None) -> int:
+    """Close the identity's open cases (its face was replaced or removed): their pending
+    templates are dropped; the number closed."""
+    cases = session.execute(select(DedupCase).where(
+        DedupCase.identity_id == identity_id, DedupCase.status == "open")).scalars().all()
+    closed = [c for c in cases if c.id != keep]
+    for case in closed:
+        case.status, case.reason, case.resolved_at = "closed", reason, now
+        case.pending_template = None
+    return len(closed)
 
 
 def pending_aad(case_id: str) -> bytes:
@@ -154,11 +253,14 @@ def list_cases(session: Session, status: str | None, limit: int) -> list[DedupCa
 
 
 def resolve_case(state: AppState, session: Session, case: DedupCase, *, decision: str,
-                 reason: str, resolver: str, duplicate_of: int | None, now: int) -> Identity:
-    """Distinct: the enrollment completes. Duplicate: refused and linked to the existing one."""
+                 reason: str, resolver: Actor, duplicate_of: int | None, now: int) -> Identity:
+    """Distinct: the enrollment completes, and the pairs (identity, candidate) are remembered
+    as different people. Duplicate: refused and linked to the existing one. The resolver must
+    be another person than the opener: another holder, not only another key."""
     if case.status != "open":
-        raise Conflict("This dedup case is already resolved.")
-    if resolver == case.opened_by:
+        raise Conflict(f"This dedup case is already {case.status}.")
+    if resolver.key_id == case.opened_by or resolver.holder == (case.opened_holder
+                                                                 or case.opened_by):
         raise FourEyes()
     identity = session.get(Identity, case.identity_id)
     assert identity is not None
@@ -171,7 +273,8 @@ def resolve_case(state: AppState, session: Session, case: DedupCase, *, decision
                            "enroll the person's photo again.")
         if identity.status == "pending":
             identity.status = "active"
-        store_template(state, session, identity, template, now)
+        store_template(state, session, identity, template, now, keep_case=case.id)
+        remember_distinct(session, case, now)
     else:
         known = {c["identity_id"] for c in case.candidates}
         target = duplicate_of if duplicate_of is not None else case.candidates[0]["identity_id"]
@@ -181,5 +284,36 @@ def resolve_case(state: AppState, session: Session, case: DedupCase, *, decision
         if identity.status == "pending":
             identity.status = "rejected"
     case.status, case.decision, case.reason = "resolved", decision, reason
-    case.resolved_by, case.resolved_at, case.pending_template = resolver, now, None
+    case.resolved_by, case.resolved_at, case.pending_template = resolver.key_id, now, None
+    case.resolved_holder = resolver.holder
     return identity
+
+
+def remember_distinct(session: Session, case: DedupCase, now: int) -> None:
+    for other in {c["identity_id"] for c in case.candidates} - {case.identity_id}:
+        low, high = sorted((case.identity_id, other))
+        if session.get(DedupDistinctPair, (low, high)) is None:
+            session.add(DedupDistinctPair(low_id=low, high_id=high, case_id=case.id,
+                                          decided_at=now))
+
+
+def enroll_or_open_case(state: AppState, session: Session, client: Client, ctx: AuditContext,
+                        identity: Identity, probe: Probe, now: int, *, created: bool = False,
+                        action: str = "face.enroll", photo: bytes | None = None
+                        ) -> PossibleDuplicate | None:
+    """enroll_face for an API caller: None when stored, else the 409 to raise
+    after commit (a retry gets the open case back); either way the call's one audit event,
+    named `action`."""
+    who = actor(client)
+    done = enroll_face(state, session, identity, probe, now, actor=who,
+                                  created=created, photo=photo)
+    append(session, ctx, audit_record(done, identity.uin, who, action), now)
+    if isinstance(done, Enrolled):
+        return None
+    views = candidate_views(session, list(done.candidates),
+                                       reveal_uin="admin" in client.scopes)
+    return PossibleDuplicate(done.case_id, identity.uin, views)
+
+
+def actor(client: Client) -> Actor:
+    return Actor(key_id=client.key_id, holder=client.holder or client.key_id)

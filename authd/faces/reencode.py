@@ -151,7 +151,8 @@ def _store(state: AppState, row: _Row, template: Template) -> Outcome:
         identity = session.get(Identity, row.identity_id)
         if identity is None or identity.template_version != row.version:
             return Outcome(row.uin, "skipped", "changed", row.from_model)
-        store_template(state, session, identity, template, now, row.photo, keep=True)
+        store_template(state, session, identity, template, now, row.photo, keep=True,
+                       new_face=False)
         append(session, ctx, AuditRecord("face.migrate", "success", uin=row.uin, factor="face",
                                          detail={"from": row.from_model, "to": template.model_id}),
                now)

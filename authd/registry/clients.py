@@ -2,7 +2,8 @@
 
 An API key is `authd_<key id>_<secret>`: 160 random bits of secret, shown once, stored only
 as a SHA-256 hash (a high-entropy secret needs no slow hash), looked up by key id and
-compared in constant time. Keys expire and can be revoked.
+compared in constant time. Keys expire and can be revoked. A key names its holder, the
+person who uses it: four-eyes rules compare holders, so one person's two keys count once.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from authd.storage.models import ApiKey, RelyingParty
 SCOPES = ("enroll", "auth", "introspect", "admin", "resident_portal")
 FACTORS = ("otp", "face")
 RP_ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{1,63}$")
+HOLDER = re.compile(r"^[^\x00-\x1f\x7f]{1,100}$")
 _KEY = re.compile(r"^authd_([A-Za-z0-9]{12})_([A-Za-z0-9_-]{20,64})$")
 
 
@@ -42,6 +44,7 @@ class Client:
     token_ttl_seconds: int
     uin_in_token: bool
     key_expires_at: int = 0
+    holder: str = ""  # the person holding the key (a key without one: its key id)
 
     def require(self, scope: str) -> None:
         if scope not in self.scopes:
@@ -81,18 +84,22 @@ def add_relying_party(
 
 
 def issue_key(
-    session: Session, *, rp_id: str, scopes: list[str], ttl_days: int, now: int
+    session: Session, *, rp_id: str, scopes: list[str], ttl_days: int, now: int,
+    holder: str | None = None,
 ) -> IssuedKey:
     if session.get(RelyingParty, rp_id) is None:
         raise NotFound(f"no relying party {rp_id}")
     if not scopes or set(scopes) - set(SCOPES):
         raise ValueError(f"scopes must be a non-empty subset of {', '.join(SCOPES)}")
+    if holder is not None and not HOLDER.match(holder.strip()):
+        raise ValueError("holder: 1-100 printable characters naming the person holding the key")
     key_id = "".join(secrets.choice("ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789")
                      for _ in range(12))
     secret = secrets.token_urlsafe(20)
     expires_at = now + ttl_days * 86400
     session.add(ApiKey(key_id=key_id, rp_id=rp_id, secret_hash=_hash(secret),
-                       scopes=sorted(set(scopes)), created_at=now, expires_at=expires_at))
+                       scopes=sorted(set(scopes)), created_at=now, expires_at=expires_at,
+                       holder=holder.strip() if holder is not None else None))
     return IssuedKey(key_id=key_id, api_key=f"authd_{key_id}_{secret}", expires_at=expires_at)
 
 
@@ -118,7 +125,7 @@ def authenticate(session: Session, presented: str | None, now: int) -> Client:
         rp_id=rp.id, rp_name=rp.name, key_id=key.key_id, scopes=frozenset(key.scopes),
         allowed_factors=tuple(rp.allowed_factors), min_acr=rp.min_acr,
         token_ttl_seconds=rp.token_ttl_seconds, uin_in_token=rp.uin_in_token,
-        key_expires_at=key.expires_at,
+        key_expires_at=key.expires_at, holder=key.holder or key.key_id,
     )
 
 

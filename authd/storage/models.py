@@ -90,6 +90,7 @@ class ApiKey(Base):
     created_at: Mapped[int] = mapped_column(Epoch)
     expires_at: Mapped[int] = mapped_column(Epoch)
     revoked_at: Mapped[int | None] = mapped_column(Epoch)
+    holder: Mapped[str | None] = mapped_column(String(100))  # the person holding the key
 
 
 class AuditEvent(Base):
@@ -213,6 +214,23 @@ class DedupCase(Base):
     resolved_by: Mapped[str | None] = mapped_column(String(64))
     resolved_at: Mapped[int | None] = mapped_column(Epoch)
     duplicate_of: Mapped[int | None] = mapped_column(BigInteger)
+    opened_holder: Mapped[str | None] = mapped_column(String(100))  # four eyes: people, not keys
+    resolved_holder: Mapped[str | None] = mapped_column(String(100))
+    candidate_set: Mapped[str | None] = mapped_column(String(64))  # hash of candidate ids
+    threshold: Mapped[float | None] = mapped_column(Float)  # dedup distance threshold used
+    threshold_fmr: Mapped[float | None] = mapped_column(Float)  # its calibrated FMR, if any
+    __table_args__ = (Index("ix_dedup_cases_open_set", "identity_id", "candidate_set", "status"),)
+
+
+class DedupDistinctPair(Base):
+    """Two identities an adjudicator decided are different people (`distinct`): a later
+    enrollment of either is not held for the other again. low_id < high_id."""
+
+    __tablename__ = "dedup_distinct_pairs"
+    low_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    high_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, index=True)
+    case_id: Mapped[str] = mapped_column(String(36))
+    decided_at: Mapped[int] = mapped_column(Epoch)
 
 
 class GalleryChange(Base):

@@ -238,6 +238,12 @@ def test_adjudication_four_eyes(console, server, faces_dir, tmp_path):
     card = f"article[data-case='{case_id}']"
     console.visible(card)
     assert "other than the one" in console.text("#adjudicate")
+    # the threshold the case opened at, as a score and with its calibrated false-match rate
+    with transaction(server.state.db) as session:
+        stored = session.get(DedupCase, case_id).threshold
+    shown = console.text(f"{card} .threshold")
+    assert f"score {max(0.0, 1 - stored / 2):.3f} or more" in shown, shown
+    assert "false-match rate" in shown or "set by hand" in shown
     console.type(f"{card} input.reason", "same person, second visit")
     console.click(f"{card} button.duplicate")
     note = console.visible(f"{card} .note.warn").text

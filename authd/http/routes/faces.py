@@ -14,7 +14,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from authd.audit.events import AuditContext, AuditRecord, append, append_alone
 from authd.faces import enrollment
-from authd.faces.enrollment import PossibleDuplicate
 from authd.faces.runtime import galleries
 from authd.faces.service import Probe
 from authd.http.deps import AdminClient, AuditCtx, ClockDep, EnrollClient, StateDep
@@ -60,10 +59,15 @@ class DedupSearchOut(BaseModel):
 
 class CaseOut(BaseModel):
     case_id: str
-    status: Literal["open", "resolved"]
+    status: Literal["open", "resolved", "closed"] = Field(
+        description="closed: the identity's face was replaced or removed while it was open")
     uin: str
     opened_at: int
     candidates: list[CandidateOut]
+    threshold: float | None = Field(None, description="dedup distance threshold the case was "
+                                    "opened at (a candidate is nearer than it)")
+    threshold_fmr: float | None = Field(None, description="per-comparison false-match rate "
+                                        "that threshold was calibrated at (null: set by hand)")
     decision: Literal["distinct", "duplicate"] | None = None
     reason: str | None = None
     resolved_at: int | None = None
@@ -104,7 +108,7 @@ def _store_face(state: AppState, client: Client, ctx: AuditContext, uin: str,
         identity = identities.get_by_uin(session, uin)
         if identity.status != "active":
             raise identities.IdentityNotFound()
-        duplicate = enroll_or_open_case(state, session, client, ctx, identity, probe, now,
+        duplicate = enrollment.enroll_or_open_case(state, session, client, ctx, identity, probe, now,
                                         photo=photo)
         out = IdentityOut.of(identity)
     if duplicate is not None:  # raised after the commit: the case and its audit event stay
@@ -112,27 +116,6 @@ def _store_face(state: AppState, client: Client, ctx: AuditContext, uin: str,
     for gallery in galleries(state):
         gallery.catch_up()
     return out
-
-
-def enroll_or_open_case(state: AppState, session, client: Client, ctx: AuditContext,
-                        identity: Identity, probe: Probe, now: int,
-                        action: str = "face.enroll", photo: bytes | None = None
-                        ) -> PossibleDuplicate | None:
-    """Store the template, or open a dedup case and return the 409 to raise after commit;
-    either way the call's one audit event, named `action`."""
-    enrollment.lock_gallery(session)
-    candidates = enrollment.find_duplicates(state, session, probe, exclude=identity.id)
-    if not candidates:
-        enrollment.store_template(state, session, identity, probe.template, now, photo)
-        append(session, ctx, AuditRecord(action, "success", uin=identity.uin, factor="face"), now)
-        return None
-    case = enrollment.open_case(state, session, identity, probe.template, candidates,
-                                client.key_id, now)
-    append(session, ctx, AuditRecord(action, "refused", reason="possible_duplicate",
-                                     uin=identity.uin, factor="face",
-                                     detail={"case": case.id, "candidates": len(candidates)}), now)
-    views = enrollment.candidate_views(session, candidates, reveal_uin="admin" in client.scopes)
-    return PossibleDuplicate(case.id, identity.uin, views)
 
 
 @router.post("/dedup/search", response_model=DedupSearchOut, openapi_extra=PHOTO_BODY,
@@ -151,7 +134,7 @@ def _search(state: AppState, client: Client, ctx: AuditContext, probe: Probe
     with transaction(state.db_read) as session:
         candidates = enrollment.find_duplicates(state, session, probe, exclude=None)
         views = enrollment.candidate_views(session, candidates, reveal_uin="admin" in client.scopes)
-    threshold = state.faces.dedup_threshold(len(state.gallery.index))
+    threshold = enrollment.current_threshold(state)
     append_alone(state.db, ctx, AuditRecord("dedup.search", "success",
                                             detail={"candidates": len(views)}), now)
     fmr = None if threshold.fmr != threshold.fmr else threshold.fmr  # NaN: set by hand
@@ -161,7 +144,7 @@ def _search(state: AppState, client: Client, ctx: AuditContext, probe: Probe
 
 @router.get("/dedup/cases", response_model=list[CaseOut], responses=FACE_ERRORS)
 def list_cases(client: AdminClient, state: StateDep,
-               status: Literal["open", "resolved"] | None = None, limit: int = 50
+               status: Literal["open", "resolved", "closed"] | None = None, limit: int = 50
                ) -> list[CaseOut]:
     with transaction(state.db_read) as session:
         cases = enrollment.list_cases(session, status, max(1, min(limit, 500)))
@@ -185,10 +168,11 @@ def resolve_case(case_id: str, body: ResolveIn, client: AdminClient, state: Stat
         if body.duplicate_of:
             target = identities.get_by_uin(session, body.duplicate_of).id
         identity = enrollment.resolve_case(state, session, case, decision=body.decision,
-                                           reason=body.reason, resolver=client.key_id,
+                                           reason=body.reason, resolver=enrollment.actor(client),
                                            duplicate_of=target, now=now)
         append(session, audit, AuditRecord("dedup.resolve", "success", reason=body.decision,
-                                           uin=identity.uin, detail={"case": case.id}), now)
+                                           uin=identity.uin, detail={
+                                               "case": case.id, "actor": client.holder}), now)
         out = case_out(session, case)
     for gallery in galleries(state):
         gallery.catch_up()
@@ -203,5 +187,6 @@ def case_out(session, case) -> CaseOut:
         candidates.append(CandidateOut(rank=c["rank"], score=c["score"], uin=other.uin))
     duplicate = session.get(Identity, case.duplicate_of).uin if case.duplicate_of else None
     return CaseOut(case_id=case.id, status=case.status, uin=identity.uin,
-                   opened_at=case.opened_at, candidates=candidates, decision=case.decision,
+                   opened_at=case.opened_at, candidates=candidates, threshold=case.threshold,
+                   threshold_fmr=case.threshold_fmr, decision=case.decision,
                    reason=case.reason, resolved_at=case.resolved_at, duplicate_of=duplicate)

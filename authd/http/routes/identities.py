@@ -6,11 +6,11 @@ from fastapi import APIRouter, status
 from fastapi.concurrency import run_in_threadpool
 
 from authd.audit.events import AuditContext, AuditRecord, append
+from authd.faces import enrollment
 from authd.faces.runtime import galleries
 from authd.faces.service import Probe
 from authd.http.deps import AuditCtx, ClockDep, EnrollClient, StateDep
 from authd.http.photos import Photo, b64_photo, encode_photo
-from authd.http.routes.faces import enroll_or_open_case
 from authd.http.schemas import IdentityIn, IdentityOut, VidIn, VidOut
 from authd.http.state import AppState
 from authd.registry import identities
@@ -44,10 +44,9 @@ def _create(state: AppState, client: Client, audit: AuditContext, body: Identity
             append(session, audit, AuditRecord("identity.create", "success", uin=identity.uin),
                    now)
         else:
-            duplicate = enroll_or_open_case(state, session, client, audit, identity, probe,
-                                            now, action="identity.create", photo=photo)
-            if duplicate is not None:
-                identity.status = "pending"  # nothing is enrolled until the case is resolved
+            duplicate = enrollment.enroll_or_open_case(
+                state, session, client, audit, identity, probe, now, created=True,
+                action="identity.create", photo=photo)
         out = IdentityOut.of(identity)
     if duplicate is not None:
         raise duplicate
@@ -70,6 +69,7 @@ def deactivate_identity(
     now = clock.now()
     with transaction(state.db) as session:
         identity = identities.deactivate(session, uin, now)
+        enrollment.close_open_cases(session, identity.id, now, "identity_deactivated")
         append(session, audit, AuditRecord("identity.deactivate", "success", uin=uin), now)
         return IdentityOut.of(identity)
 

@@ -8,6 +8,14 @@ export function adjudicationScreen() {
   let cases = [];
   const notes = {};  // case id -> {kind, text key or code}
 
+  // The threshold the case was opened at (stored with the case), as a score and a distance.
+  const threshold = (c) => {
+    if (c.threshold == null) return [];
+    const words = [t("adj.threshold", { score: Math.max(0, 1 - c.threshold / 2).toFixed(3), distance: c.threshold.toFixed(3) })];
+    words.push(c.threshold_fmr == null ? t("adj.threshold_manual") : t("adj.threshold_fmr", { fmr: c.threshold_fmr.toExponential(1) }));
+    return [el("p", { class: "threshold", "data-threshold": String(c.threshold) }, words.join(" "))];
+  };
+
   const caseCard = (c) => {
     const rows = c.candidates.map((x) => el("tr", {}, el("td", {}, x.rank), el("td", { class: "mono" }, x.uin),
       el("td", {}, x.score.toFixed(3))));
@@ -40,6 +48,7 @@ export function adjudicationScreen() {
         el("thead", {}, el("tr", {}, el("th", { i18n: "adj.rank" }), el("th", { i18n: "adj.uin" }), el("th", { i18n: "adj.score" }))),
         el("tbody", {}, ...rows)),
       el("p", { class: "hint" }, t("adj.scorehint")),
+      ...threshold(c),
       reason, el("div", { class: "row" }, distinct, duplicate),
       ...(note ? [el("p", { class: `note ${note.kind}`, role: "status" }, note.text)] : []));
   };

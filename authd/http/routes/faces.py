@@ -108,8 +108,8 @@ def _store_face(state: AppState, client: Client, ctx: AuditContext, uin: str,
         identity = identities.get_by_uin(session, uin)
         if identity.status != "active":
             raise identities.IdentityNotFound()
-        duplicate = enrollment.enroll_or_open_case(state, session, client, ctx, identity, probe, now,
-                                        photo=photo)
+        duplicate = enrollment.enroll_or_open_case(state, session, client, ctx, identity,
+                                                   probe, now, photo=photo)
         out = IdentityOut.of(identity)
     if duplicate is not None:  # raised after the commit: the case and its audit event stay
         raise duplicate

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from authd.registry import clients
 from authd.storage.db import transaction
 from authd.storage.models import AuditEvent, DedupCase, DedupDistinctPair
-from tests.conftest import bearer, photo_b64
+from tests.helpers import bearer, photo_b64
 
 DISTINCT = {"decision": "distinct", "reason": "checked the documents: different people"}
 

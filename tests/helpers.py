@@ -307,3 +307,14 @@ def start_server(data_dir: Path, port: int, workers: int = 1) -> subprocess.Pope
                      AUTHD_WORKERS=str(workers))
     return subprocess.Popen([str(AUTHD), "serve"], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
+
+
+def new_uin(client: TestClient, headers: dict[str, str]) -> str:
+    """A new identity, with no face, through the API."""
+    r = client.post("/v1/identities", json={}, headers=headers)
+    assert r.status_code == 201, r.text
+    return str(r.json()["uin"])
+
+
+def put_face(client: TestClient, headers: dict[str, str], uin: str, path: Path) -> Any:
+    return client.put(f"/v1/identities/{uin}/face", json=photo_b64(path), headers=headers)

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from authd.registry import clients
 from authd.storage.db import transaction
 from authd.storage.models import AuditEvent, DedupCase, DedupDistinctPair
-from tests.helpers import bearer, photo_b64
+from tests.helpers import bearer, new_uin, put_face
 
 DISTINCT = {"decision": "distinct", "reason": "checked the documents: different people"}
 
@@ -33,16 +33,6 @@ def keys(face_state):
     return {"station": holder_key(face_state, None, ("enroll",), rp_id="station-1"),
             "amina": holder_key(face_state, "Amina Alaoui"),
             "youssef": holder_key(face_state, "Youssef Benali")}
-
-
-def new_uin(client, headers) -> str:
-    r = client.post("/v1/identities", json={}, headers=headers)
-    assert r.status_code == 201, r.text
-    return r.json()["uin"]
-
-
-def put_face(client, headers, uin, path):
-    return client.put(f"/v1/identities/{uin}/face", json=photo_b64(path), headers=headers)
 
 
 def enrolled(client, headers, path) -> str:

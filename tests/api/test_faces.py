@@ -13,7 +13,7 @@ from authd.faces.gallery import open_template
 from authd.storage.db import transaction
 from authd.storage.models import AuditEvent, Identity
 from keys import SealError
-from tests.helpers import bearer, make_key, photo_b64
+from tests.helpers import bearer, make_key, new_uin, photo_b64, put_face
 
 
 @pytest.fixture
@@ -23,16 +23,6 @@ def keys(face_state):
         "admin1": bearer(make_key(face_state, ["admin", "enroll"], rp_id="registry")),
         "admin2": bearer(make_key(face_state, ["admin", "enroll"], rp_id="registry")),
     }
-
-
-def new_uin(client, headers) -> str:
-    r = client.post("/v1/identities", json={}, headers=headers)
-    assert r.status_code == 201, r.text
-    return r.json()["uin"]
-
-
-def put_face(client, headers, uin, path):
-    return client.put(f"/v1/identities/{uin}/face", json=photo_b64(path), headers=headers)
 
 
 def test_enroll_then_search_finds_the_person(face_client, keys, faces_dir, face_state):

@@ -14,7 +14,7 @@ from authd.authentication.decision import (
     RESIDENT_POLICY,
     Decision,
     Policy,
-    admissible,
+    check_presented,
     decide,
 )
 from authd.authentication.factors import FactorResult
@@ -65,11 +65,11 @@ def test_every_policy_against_every_factor_set(allowed, min_acr, presented, expe
     policy = Policy(frozenset(allowed), min_acr)
     if isinstance(expected, Decision):
         assert decide(ok(*presented), policy) == expected
-        admissible(presented, policy)  # the same answer before any evidence is checked
+        check_presented(presented, policy)  # the same answer before any evidence is checked
     else:
         assert refusal(ok(*presented), policy) == expected
         with pytest.raises(Refused) as err:
-            admissible(presented, policy)
+            check_presented(presented, policy)
         assert err.value.reason == expected
 
 
@@ -82,7 +82,7 @@ def test_the_same_factor_twice_counts_once() -> None:
 def test_nothing_presented_is_refused() -> None:
     assert refusal([], Policy(frozenset({OTP, FACE}), 1)) == "factor_failed"
     with pytest.raises(Refused):
-        admissible([], Policy(frozenset({OTP}), 1))
+        check_presented([], Policy(frozenset({OTP}), 1))
 
 
 def test_resident_policy_is_one_otp() -> None:
@@ -166,7 +166,7 @@ def test_admissible_agrees_with_decide_on_verified_factors(presented, policy) ->
     except Refused as err:
         expected = err.reason
     try:
-        admissible(presented, policy)
+        check_presented(presented, policy)
         got = None
     except Refused as err:
         got = err.reason

@@ -4,6 +4,7 @@ VIDs, keys, faces, the audit log), one module each, registered here. Exit codes:
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import threading
@@ -110,6 +111,7 @@ def announce_when_ready(host: str, port: int, poll_seconds: float = 0.5) -> thre
     open), not when uvicorn is merely asked to start: a thread polls it on loopback."""
     import httpx
 
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # its polls are not requests to log
     bind_all = host in ("0.0.0.0", "::", "")  # noqa: S104 (compares, does not bind)
     probe = "127.0.0.1" if bind_all else host
     url = f"http://{f'[{probe}]' if ':' in probe else probe}:{port}/readyz"

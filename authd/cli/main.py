@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from authd.audit.events import AuditRecord
 from authd.cli import audit, faces, keys, registry
 from authd.cli.common import DataDir, cli_audit, opened
+from authd.errors import Conflict
 from authd.faces.models import plan_models
 from authd.http.state import AppState, dev_master_key_path
 from authd.registry import clients
@@ -36,7 +37,7 @@ def ensure_first_client(state: AppState) -> clients.IssuedKey | None:
     now = state.clock.now()
     try:
         return _create_first_client(state, now)
-    except IntegrityError:  # another replica starting at the same moment created it
+    except (IntegrityError, Conflict):  # another replica starting at the same moment made it
         return None
 
 

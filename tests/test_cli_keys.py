@@ -91,14 +91,14 @@ def test_keys_rotate_and_list(data_dir):
 def test_keys_revoke_the_active_key(data_dir):
     assert run("init").exit_code == 0
     compromised = run("keys", "list").output.splitlines()[1].split()[1]
-    revoked = run("keys", "revoke", compromised)
+    revoked = run("keys", "revoke", "--", compromised)
     assert revoked.exit_code == 0, revoked.output
     new = revoked.output.strip()
     rows = [r.split() for r in run("keys", "list").output.splitlines()[1:]]
     assert [r[1:3] for r in rows if r[0] == "signing"] == [[new, "active"]]
     assert new != compromised
     assert not (data_dir / "signing-keys" / f"signing-{compromised}.key").exists()
-    again = run("keys", "revoke", compromised)
+    again = run("keys", "revoke", "--", compromised)
     assert again.exit_code == 1 and f"no signing key {compromised}" in again.output
     assert run("audit", "link").exit_code == 0
     state = open_data(data_dir)

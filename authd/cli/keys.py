@@ -65,7 +65,8 @@ def keys_rotate(
 
 @keys_app.command("revoke")
 def keys_revoke(
-    kid: Annotated[str, typer.Argument(help="the signing key id (see `authd keys list`)")],
+    kid: Annotated[str, typer.Argument(help="the signing key id (see `authd keys list`); put "
+                                           "`--` before one that starts with -")],
     data_dir: DataDir = None,
 ) -> None:
     """Remove a compromised signing key at once: gone from JWKS, and every running server

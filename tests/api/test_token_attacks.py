@@ -240,7 +240,7 @@ def test_keys_revoke_in_another_process_stops_the_running_app_at_once(world, tmp
     env.update(AUTHD_DATA_DIR=str(settings.data_dir), AUTHD_DATABASE_URL=settings.database_url,
                AUTHD_MASTER_KEY=settings.master_key.get_secret_value(),
                AUTHD_FACES_ENABLED="false")
-    done = subprocess.run([str(AUTHD), "keys", "revoke", compromised], env=env,  # noqa: S603
+    done = subprocess.run([str(AUTHD), "keys", "revoke", "--", compromised], env=env,  # noqa: S603
                           capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr
     new_kid = done.stdout.strip()

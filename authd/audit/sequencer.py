@@ -29,6 +29,7 @@ from authd.tokens.rotation import SigningKeys
 
 log = logging.getLogger("authd.audit.sequencer")
 LOCK_NAME = "authd-audit-sequencer"
+_LOCK_KEY = "hashtext(:name || current_schema())"  # one sequencer per schema
 
 
 class Election:
@@ -50,8 +51,13 @@ class Election:
 
     def release(self) -> None:
         if self._conn is not None:
-            # Close the DBAPI connection rather than pool it: the session ends, and with it
-            # the advisory lock.
+            # Unlock first: the server frees a closed session's locks only when its backend
+            # exits, a moment after the socket closes, and the next leader must not see the
+            # lock still held. Then close the DBAPI connection rather than pool it.
+            try:
+                self._conn.execute(text(f"SELECT pg_advisory_unlock({_LOCK_KEY})"), {"name": LOCK_NAME})
+            except Exception:  # noqa: BLE001 - a dead session holds no lock
+                pass
             self._conn.invalidate()
             self._conn.close()
             self._conn = None
@@ -67,8 +73,7 @@ class Election:
             except Exception:  # noqa: BLE001 - any failure means the lock is gone
                 self.release()
         conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-        won = conn.execute(text("SELECT pg_try_advisory_lock(hashtext(:name || "
-                                "current_schema()))"), {"name": LOCK_NAME}).scalar()
+        won = conn.execute(text(f"SELECT pg_try_advisory_lock({_LOCK_KEY})"), {"name": LOCK_NAME}).scalar()
         if won:
             self._conn = conn
         else:

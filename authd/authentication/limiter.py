@@ -19,12 +19,10 @@ import secrets
 from dataclasses import dataclass
 from typing import Protocol
 
-from sqlalchemy import Engine, case, delete, literal, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Engine, text
 
 from authd.errors import RateLimited
 from authd.settings import Settings
-from authd.storage.models import RateBucket
 from keys import hash_secret
 
 PRUNE_ONE_IN = 1000
@@ -81,10 +79,29 @@ def rp_limit(settings: Settings) -> Limit:
     return Limit(settings.rate_rp_per_second, settings.rate_rp_burst)
 
 
+# One statement per bucket, written once as text: the refill, the check and the take in one
+# upsert (SQLite >= 3.35 and PostgreSQL share the syntax). A row comes back only when a token
+# was taken. Built from SQLAlchemy expressions this cost more CPU than the rest of a request
+# (a fresh cache key for every call); as text it is compiled once.
+_ELAPSED = "(CASE WHEN :now > rate_buckets.updated_at THEN :now - rate_buckets.updated_at " \
+    "ELSE 0.0 END)"
+_AVAILABLE = f"(CASE WHEN rate_buckets.tokens + {_ELAPSED} * :rate > :burst THEN :burst " \
+    f"ELSE rate_buckets.tokens + {_ELAPSED} * :rate END)"
+_TAKE = text(  # constant text, every value a bound parameter
+    "INSERT INTO rate_buckets (key, tokens, updated_at) VALUES (:key, :burst - 1.0, :now) "  # noqa: S608
+    "ON CONFLICT (key) DO UPDATE SET "
+    f"tokens = {_AVAILABLE} - 1.0, "
+    "updated_at = CASE WHEN :now > rate_buckets.updated_at THEN :now "
+    "ELSE rate_buckets.updated_at END "
+    f"WHERE {_AVAILABLE} >= 1.0 "
+    "RETURNING tokens")
+_READ = text("SELECT tokens, updated_at FROM rate_buckets WHERE key = :key")
+_PRUNE = text("DELETE FROM rate_buckets WHERE updated_at < :before")
+
+
 class DatabaseLimiter:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self.insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
 
     def take(self, key: str, limit: Limit, now: float) -> float:
         return self.take_all([(key, limit)], now)
@@ -92,38 +109,19 @@ class DatabaseLimiter:
     def take_all(self, buckets: list[tuple[str, Limit]], now: float) -> float:
         with self.engine.begin() as conn:  # one transaction for all the call's buckets
             for key, limit in buckets:
-                if conn.execute(self._upsert(key, limit, now)).first() is None:
-                    row = conn.execute(select(RateBucket.tokens, RateBucket.updated_at)
-                                       .where(RateBucket.key == key)).one()
+                params = {"key": key, "rate": float(limit.rate), "burst": float(limit.burst),
+                          "now": float(now)}
+                if conn.execute(_TAKE, params).first() is None:
+                    row = conn.execute(_READ, {"key": key}).one()
                     available = min(limit.burst,
                                     row.tokens + max(0.0, now - row.updated_at) * limit.rate)
                     return (1 - available) / limit.rate
-            self._maybe_prune(conn, now)
+            if secrets.randbelow(PRUNE_ONE_IN) == 0:
+                conn.execute(_PRUNE, {"before": now - PRUNE_AFTER_SECONDS})
         return 0.0
 
     def close(self) -> None:
         """Nothing of its own to release: the engine belongs to the state."""
-
-    def _upsert(self, key: str, limit: Limit, now: float):  # type: ignore[no-untyped-def]
-        bucket = RateBucket.__table__.c
-        elapsed = case((literal(now) > bucket.updated_at, literal(now) - bucket.updated_at),
-                       else_=literal(0.0))
-        refilled = bucket.tokens + elapsed * limit.rate
-        available = case((refilled > limit.burst, literal(float(limit.burst))), else_=refilled)
-        stmt = self.insert(RateBucket).values(key=key, tokens=float(limit.burst - 1),
-                                              updated_at=float(now))
-        return stmt.on_conflict_do_update(
-            index_elements=[bucket.key],
-            set_={"tokens": available - 1,
-                  "updated_at": case((literal(now) > bucket.updated_at, literal(float(now))),
-                                     else_=bucket.updated_at)},
-            where=available >= 1,
-        ).returning(bucket.tokens)
-
-    def _maybe_prune(self, conn, now: float) -> None:  # type: ignore[no-untyped-def]
-        if secrets.randbelow(PRUNE_ONE_IN) == 0:
-            conn.execute(delete(RateBucket)
-                         .where(RateBucket.updated_at < now - PRUNE_AFTER_SECONDS))
 
 
 # KEYS[1] bucket; ARGV rate, burst, now. Returns {taken (0|1), wait seconds as a string}

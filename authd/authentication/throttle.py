@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from authd.authentication.limiter import Limit, Limiter, hit, hit_all, id_key, id_limit, rp_limit
+from authd.authentication.limiter import Limit, Limiter, hit_all, id_key, id_limit, rp_limit
 from authd.otp.transactions import Purpose
 from authd.settings import Settings
 
@@ -39,16 +39,20 @@ class Throttle:
                    purpose: Purpose = "auth") -> None:
         """Raise RateLimited unless the relying party and the presented ID (at this relying
         party, for this purpose) have a token."""
-        key = id_key(self.key, id_type, individual_id)
-        hit_all(self.limiter, [(f"rp:{rp_id}", self.rp_limit),
-                               (f"id:{rp_id}:{purpose}:{key}", self.id_limit)], now)
+        hit_all(self.limiter, self._call_buckets(rp_id, id_type, individual_id, purpose), now)
 
-    def limit_resend(self, rp_id: str, id_type: str, individual_id: str, now: int,
-                     purpose: Purpose = "auth") -> None:
-        """The resend cool-down: one OTP request per presented ID, relying party and
-        purpose."""
-        if self.resend_seconds <= 0:
-            return
+    def limit_otp_request(self, rp_id: str, id_type: str, individual_id: str, now: int,
+                          purpose: Purpose = "auth") -> None:
+        """`limit_call`, then the resend cool-down (one OTP request per presented ID, relying
+        party and purpose), in one transaction or round trip."""
+        buckets = self._call_buckets(rp_id, id_type, individual_id, purpose)
+        if self.resend_seconds > 0:
+            key = id_key(self.key, id_type, individual_id)
+            buckets.append((f"resend:{rp_id}:{purpose}:{key}",
+                            Limit.once_every(self.resend_seconds)))
+        hit_all(self.limiter, buckets, now)
+
+    def _call_buckets(self, rp_id: str, id_type: str, individual_id: str,
+                      purpose: Purpose) -> list[tuple[str, Limit]]:
         key = id_key(self.key, id_type, individual_id)
-        hit(self.limiter, f"resend:{rp_id}:{purpose}:{key}",
-            Limit.once_every(self.resend_seconds), now)
+        return [(f"rp:{rp_id}", self.rp_limit), (f"id:{rp_id}:{purpose}:{key}", self.id_limit)]

@@ -12,6 +12,7 @@ after a SIGKILL another replica (or the restarted one) takes over and links what
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import logging
 import os
@@ -29,7 +30,9 @@ from authd.tokens.rotation import SigningKeys
 
 log = logging.getLogger("authd.audit.sequencer")
 LOCK_NAME = "authd-audit-sequencer"
-_LOCK_KEY = "hashtext(:name || current_schema())"  # one sequencer per schema
+# one sequencer per schema
+_TRY_LOCK = text("SELECT pg_try_advisory_lock(hashtext(:name || current_schema()))")
+_UNLOCK = text("SELECT pg_advisory_unlock(hashtext(:name || current_schema()))")
 
 
 class Election:
@@ -54,10 +57,8 @@ class Election:
             # Unlock first: the server frees a closed session's locks only when its backend
             # exits, a moment after the socket closes, and the next leader must not see the
             # lock still held. Then close the DBAPI connection rather than pool it.
-            try:
-                self._conn.execute(text(f"SELECT pg_advisory_unlock({_LOCK_KEY})"), {"name": LOCK_NAME})
-            except Exception:  # noqa: BLE001 - a dead session holds no lock
-                pass
+            with contextlib.suppress(Exception):  # a dead session holds no lock
+                self._conn.execute(_UNLOCK, {"name": LOCK_NAME})
             self._conn.invalidate()
             self._conn.close()
             self._conn = None
@@ -73,7 +74,7 @@ class Election:
             except Exception:  # noqa: BLE001 - any failure means the lock is gone
                 self.release()
         conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-        won = conn.execute(text(f"SELECT pg_try_advisory_lock({_LOCK_KEY})"), {"name": LOCK_NAME}).scalar()
+        won = conn.execute(_TRY_LOCK, {"name": LOCK_NAME}).scalar()
         if won:
             self._conn = conn
         else:

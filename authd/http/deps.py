@@ -1,4 +1,8 @@
-"""Dependencies, declared once as Annotated aliases; tests override them, never patch globals."""
+"""Dependencies, declared once as Annotated aliases; tests override them, never patch globals.
+
+They are `async def`: FastAPI runs a plain `def` dependency in the thread pool, a hop that
+cost more than the dependency itself. The one that may read the database does so in the
+pool."""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from authd.audit.events import AuditContext
@@ -19,14 +24,14 @@ from authd.storage.db import transaction
 _bearer = HTTPBearer(auto_error=False, description="API key: `authd_<key id>_<secret>`")
 
 
-def get_state(request: Request) -> AppState:
+async def get_state(request: Request) -> AppState:
     return request.app.state.authd
 
 
 StateDep = Annotated[AppState, Depends(get_state)]
 
 
-def get_clock(state: StateDep) -> Clock:
+async def get_clock(state: StateDep) -> Clock:
     return state.clock
 
 
@@ -55,18 +60,19 @@ def client_for(state: AppState, authorization: str | None, now: int) -> Client:
     return client
 
 
-def get_client(request: Request, state: StateDep, clock: ClockDep,
-               credentials: Credentials) -> Client:
+async def get_client(request: Request, state: StateDep, clock: ClockDep,
+                     credentials: Credentials) -> Client:
     known = request.scope.get(CLIENT_SCOPE_KEY)
     if isinstance(known, Client):
         return known
     if credentials is None:
         raise InvalidClient()
-    return client_for(state, f"{credentials.scheme} {credentials.credentials}", clock.now())
+    return await run_in_threadpool(client_for, state,
+                                   f"{credentials.scheme} {credentials.credentials}", clock.now())
 
 
 def require(scope: str) -> Callable[[Client], Client]:
-    def checked(client: Annotated[Client, Depends(get_client)]) -> Client:
+    async def checked(client: Annotated[Client, Depends(get_client)]) -> Client:
         client.require(scope)
         return client
 
@@ -74,7 +80,7 @@ def require(scope: str) -> Callable[[Client], Client]:
 
 
 def require_any(*scopes: str) -> Callable[[Client], Client]:
-    def checked(client: Annotated[Client, Depends(get_client)]) -> Client:
+    async def checked(client: Annotated[Client, Depends(get_client)]) -> Client:
         if not client.scopes & set(scopes):
             raise InsufficientScope()
         return client
@@ -89,7 +95,8 @@ AdminClient = Annotated[Client, Depends(require("admin"))]
 RevokeClient = Annotated[Client, Depends(require_any("auth", "introspect"))]
 
 
-def audit_context(state: StateDep, client: Annotated[Client, Depends(get_client)]) -> AuditContext:
+async def audit_context(state: StateDep,
+                        client: Annotated[Client, Depends(get_client)]) -> AuditContext:
     return AuditContext(request_id=request_id_var.get(), rp_id=client.rp_id,
                         subject_key=state.secrets.subject_key)
 

@@ -80,13 +80,14 @@ class RequestContext:
 
     async def _checked(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The API key (on /v1), then the body size, then the app."""
-        if scope["path"].startswith("/v1/") and _routed(scope):
+        if scope["path"].startswith("/v1/"):
             try:
                 scope[CLIENT_SCOPE_KEY] = await _client(scope)
             except AuthdError as exc:  # InvalidClient; the body stays unread
-                await error_response(exc.status_code, exc.code, str(exc),
-                                     {"WWW-Authenticate": "Bearer"})(scope, receive, send)
-                return
+                if _routed(scope):  # (the route table is walked only for a refused key)
+                    await error_response(exc.status_code, exc.code, str(exc),
+                                         {"WWW-Authenticate": "Bearer"})(scope, receive, send)
+                    return
         replay = await self._bounded_body(scope, receive)
         if replay is None:
             response = error_response(413, "body_too_large",

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Callable
+from typing import Literal, TypeVar
 
 from fastapi import APIRouter, status
 from fastapi.concurrency import run_in_threadpool
@@ -15,6 +16,7 @@ from authd.http.schemas import IndividualId, OtpCode, Strict, TxnId
 from authd.otp.requests import OtpRequest, send_otp
 
 router = APIRouter(prefix="/v1", tags=["authentication"])
+T = TypeVar("T")
 
 
 class OtpIn(Strict):
@@ -75,9 +77,8 @@ def request_otp(
 ) -> OtpOut:
     """Send an OTP to the resident. The answer is the same whether or not the ID exists."""
     now = clock.now()
-    throttle = state.throttle()
-    throttle.limit_call(client.rp_id, body.id_type, body.individual_id, now, body.purpose)
-    throttle.limit_resend(client.rp_id, body.id_type, body.individual_id, now, body.purpose)
+    state.throttle().limit_otp_request(client.rp_id, body.id_type, body.individual_id, now,
+                                       body.purpose)
     req = OtpRequest(body.individual_id, body.id_type, tuple(dict.fromkeys(body.channels)),
                      body.purpose)
     challenge = send_otp(state.otp_sender(), client, req, audit, now)
@@ -92,17 +93,25 @@ async def authenticate_person(
     """200 with a signed token, or 401 `authentication_failed` whatever the reason; a face
     photo the quality gate refuses is a 422 with its code (the clerk retakes the photo)."""
     now = clock.now()
-    await run_in_threadpool(state.throttle().limit_call, client.rp_id, body.id_type,
-                            body.individual_id, now)
-    evidence = body.factors.evidence()
+    throttle, evidence = state.throttle(), body.factors.evidence()
+    attempt = Attempt(body.individual_id, body.id_type, body.txn_id, evidence)
+
+    def limited(then: Callable[[], T]) -> T:  # the rate limits, then `then`: one pool hop
+        throttle.limit_call(client.rp_id, body.id_type, body.individual_id, now)
+        return then()
+
     if body.factors.face is not None:  # encoded in the face pool, never on the event loop
         # the person first: an unknown or refused ID never costs a photo decode
-        await run_in_threadpool(admit_first, state, client, Attempt(
-            body.individual_id, body.id_type, body.txn_id, evidence), audit, now)
+        await run_in_threadpool(limited, lambda: admit_first(state, client, attempt, audit,
+                                                             now))
         photo = b64_photo(body.factors.face.image_b64, state)
         uin = body.individual_id if body.id_type == "uin" else None
-        evidence["face"] = await encode_photo(state, photo, audit, "authenticate", uin)
-    attempt = Attempt(body.individual_id, body.id_type, body.txn_id, evidence)
-    token = await run_in_threadpool(authenticate, state, client, attempt, audit, now)
+        encoded = {**evidence, "face": await encode_photo(state, photo, audit, "authenticate",
+                                                          uin)}
+        token = await run_in_threadpool(authenticate, state, client, Attempt(
+            body.individual_id, body.id_type, body.txn_id, encoded), audit, now)
+    else:
+        token = await run_in_threadpool(
+            limited, lambda: authenticate(state, client, attempt, audit, now))
     return AuthenticateOut(authenticated=True, token=token.token, token_type=token.token_type,
                            expires_at=token.expires_at)

@@ -9,6 +9,7 @@ import json
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
+from sqlalchemy.orm import undefer
 from typer.testing import CliRunner
 
 from authd.cli.main import app as cli
@@ -49,7 +50,9 @@ def last_event(state, action: str) -> AuditEvent:
 
 def rows(state) -> dict[str, Identity]:
     with transaction(state.db_read) as s:
-        return {i.uin: i for i in s.execute(select(Identity)).scalars()}
+        # the photo column is deferred: loaded here, read after the session ends
+        return {i.uin: i for i in s.execute(select(Identity).options(
+            undefer(Identity.photo))).scalars()}
 
 
 @pytest.fixture

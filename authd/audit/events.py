@@ -19,7 +19,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from authd.registry.uin import mask_uin
@@ -68,24 +68,25 @@ def _content(event: AuditEvent) -> dict[str, Any]:
     }
 
 
-def append(session: Session, ctx: AuditContext, record: AuditRecord, now: int) -> AuditEvent:
+def append(session: Session, ctx: AuditContext, record: AuditRecord, now: int) -> None:
     """Append one event inside the caller's transaction (atomic with the change it records).
 
     Only an insert: the id comes from the table's own sequence (PostgreSQL) or rowid
     (SQLite), and the chain is left to the sequencer, so there is no shared row to lock.
+    A Core insert, not an ORM object: nothing reads the event back in the same transaction.
     """
     if FORBIDDEN_DETAIL_KEYS & record.detail.keys():
         raise ValueError("audit detail names a field that must never be logged")
-    event = AuditEvent(
-        at=now, request_id=ctx.request_id, rp_id=ctx.rp_id,
-        action=record.action, outcome=record.outcome, reason=record.reason,
-        subject=mask_uin(record.uin) if record.uin else None,
-        subject_ref=subject_ref(ctx.subject_key, record.uin) if record.uin else None,
-        factor=record.factor, detail=record.detail or None,
-    )
-    session.add(event)
-    session.flush()
-    return event
+    session.execute(_INSERT, {
+        "at": now, "request_id": ctx.request_id, "rp_id": ctx.rp_id,
+        "action": record.action, "outcome": record.outcome, "reason": record.reason,
+        "subject": mask_uin(record.uin) if record.uin else None,
+        "subject_ref": subject_ref(ctx.subject_key, record.uin) if record.uin else None,
+        "factor": record.factor, "detail": record.detail or None,
+    })
+
+
+_INSERT = insert(AuditEvent.__table__)
 
 
 def append_alone(

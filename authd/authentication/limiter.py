@@ -19,7 +19,8 @@ import secrets
 from dataclasses import dataclass
 from typing import Protocol
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
+from sqlalchemy.orm import Session
 
 from authd.errors import RateLimited
 from authd.settings import Settings
@@ -44,9 +45,11 @@ class Limiter(Protocol):
         """Take one token; 0 when taken, else the seconds until one is available."""
         ...
 
-    def take_all(self, buckets: list[tuple[str, Limit]], now: float) -> float:
+    def take_all(self, buckets: list[tuple[str, Limit]], now: float,
+                 session: Session | None = None) -> float:
         """Take one token from each bucket in order, stopping at the first that has none;
-        0 when all were taken, else that bucket's wait (one round trip or transaction)."""
+        0 when all were taken, else that bucket's wait (one round trip or transaction).
+        `session`: the caller's open transaction, which a backend may join."""
         ...
 
     def close(self) -> None:
@@ -59,9 +62,10 @@ def hit(limiter: Limiter, key: str, limit: Limit, now: float) -> None:
     hit_all(limiter, [(key, limit)], now)
 
 
-def hit_all(limiter: Limiter, buckets: list[tuple[str, Limit]], now: float) -> None:
+def hit_all(limiter: Limiter, buckets: list[tuple[str, Limit]], now: float,
+            session: Session | None = None) -> None:
     """Take a token from each bucket or raise RateLimited (the first empty bucket's wait)."""
-    wait = limiter.take_all(buckets, now)
+    wait = limiter.take_all(buckets, now, session)
     if wait > 0:
         raise RateLimited(math.ceil(round(wait, 6)))  # 20.000000004 s is 20 s
 
@@ -100,24 +104,38 @@ _PRUNE = text("DELETE FROM rate_buckets WHERE updated_at < :before")
 
 
 class DatabaseLimiter:
+    """On SQLite the buckets join the caller's transaction when it passes one: every write
+    transaction holds the database's one write lock anyway, and joining saves a BEGIN
+    IMMEDIATE, a commit and its fsync per call (a refused take rolls back with the call,
+    a refused authentication commits its takes with its audit event). On PostgreSQL they
+    keep a short transaction of their own: a bucket row locked for a whole authentication
+    would serialize a relying party's calls."""
+
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self.joins_caller = engine.dialect.name == "sqlite"
 
     def take(self, key: str, limit: Limit, now: float) -> float:
         return self.take_all([(key, limit)], now)
 
-    def take_all(self, buckets: list[tuple[str, Limit]], now: float) -> float:
+    def take_all(self, buckets: list[tuple[str, Limit]], now: float,
+                 session: Session | None = None) -> float:
+        if session is not None and self.joins_caller and session.get_bind() is self.engine:
+            return self._take_all(session.connection(), buckets, now)
         with self.engine.begin() as conn:  # one transaction for all the call's buckets
-            for key, limit in buckets:
-                params = {"key": key, "rate": float(limit.rate), "burst": float(limit.burst),
-                          "now": float(now)}
-                if conn.execute(_TAKE, params).first() is None:
-                    row = conn.execute(_READ, {"key": key}).one()
-                    available = min(limit.burst,
-                                    row.tokens + max(0.0, now - row.updated_at) * limit.rate)
-                    return (1 - available) / limit.rate
-            if secrets.randbelow(PRUNE_ONE_IN) == 0:
-                conn.execute(_PRUNE, {"before": now - PRUNE_AFTER_SECONDS})
+            return self._take_all(conn, buckets, now)
+
+    def _take_all(self, conn: Connection, buckets: list[tuple[str, Limit]], now: float) -> float:
+        for key, limit in buckets:
+            params = {"key": key, "rate": float(limit.rate), "burst": float(limit.burst),
+                      "now": float(now)}
+            if conn.execute(_TAKE, params).first() is None:
+                row = conn.execute(_READ, {"key": key}).one()
+                available = min(limit.burst,
+                                row.tokens + max(0.0, now - row.updated_at) * limit.rate)
+                return (1 - available) / limit.rate
+        if secrets.randbelow(PRUNE_ONE_IN) == 0:
+            conn.execute(_PRUNE, {"before": now - PRUNE_AFTER_SECONDS})
         return 0.0
 
     def close(self) -> None:
@@ -151,7 +169,8 @@ class RedisLimiter:
         taken, wait = self.script(keys=[self.prefix + key], args=[limit.rate, limit.burst, now])
         return 0.0 if int(taken) else float(wait)
 
-    def take_all(self, buckets: list[tuple[str, Limit]], now: float) -> float:
+    def take_all(self, buckets: list[tuple[str, Limit]], now: float,
+                 session: Session | None = None) -> float:
         for key, limit in buckets:
             wait = self.take(key, limit, now)
             if wait > 0:

@@ -33,6 +33,7 @@ from authd.tokens.issuance import IssuedToken, issue_token
 
 T = TypeVar("T")
 ACTION = "authenticate"
+Limits = Callable[[Session], None] | None  # the call's rate limits, run in its transaction
 
 # One entry per supported factor.
 CHECKERS: Mapping[str, Checker] = {"otp": otp.check, "face": face.check}
@@ -100,12 +101,15 @@ def _admit(session: Session, state: AppState, client: Client, attempt: Attempt,
 
 def audited(
     state: AppState, ctx: AuditContext, attempt: Attempt, action: str, now: int,
-    work: Callable[[Session, Trace], tuple[T, AuditRecord | None]],
+    work: Callable[[Session, Trace], tuple[T, AuditRecord | None]], limits: Limits = None,
 ) -> T:
     """Run `work` in one transaction with exactly one audit event, success or refusal (a
-    `work` that returns no record writes one on refusal only)."""
+    `work` that returns no record writes one on refusal only). `limits` (the rate limits)
+    runs first in the same transaction: RateLimited rolls it back, unaudited."""
     trace = Trace(uin=attempt.individual_id if attempt.id_type == "uin" else None)
     with transaction(state.db) as session:
+        if limits is not None:
+            limits(session)
         try:
             result, record = work(session, trace)
             if record is not None:  # None: a step that only refuses (admit_first)
@@ -127,7 +131,7 @@ def audited(
 
 
 def admit_first(state: AppState, client: Client, attempt: Attempt, ctx: AuditContext,
-                now: int) -> None:
+                now: int, limits: Limits = None) -> None:
     """Resolve and admit the person before costly evidence is computed (a photo decoded and
     encoded): an unknown, deactivated or capped ID is refused here, audited as a failed
     authentication, at the cost of a lookup. `authenticate` admits again, in its own
@@ -138,11 +142,12 @@ def admit_first(state: AppState, client: Client, attempt: Attempt, ctx: AuditCon
         trace.uin = _admit(session, state, client, attempt, "auth", now).uin
         return None, None
 
-    audited(state, ctx, attempt, ACTION, now, work)
+    audited(state, ctx, attempt, ACTION, now, work, limits)
 
 
 def authenticate(
-    state: AppState, client: Client, attempt: Attempt, ctx: AuditContext, now: int
+    state: AppState, client: Client, attempt: Attempt, ctx: AuditContext, now: int,
+    limits: Limits = None,
 ) -> IssuedToken:
     """A signed token for the person, or Refused."""
     supported(attempt)
@@ -159,4 +164,4 @@ def authenticate(
             detail={"txn_id": txn, "id_type": attempt.id_type, "acr": decision.acr,
                     "jti": token.jti, **trace.detail})
 
-    return audited(state, ctx, attempt, ACTION, now, work)
+    return audited(state, ctx, attempt, ACTION, now, work, limits)

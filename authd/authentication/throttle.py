@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from sqlalchemy.orm import Session
+
 from authd.authentication.limiter import Limit, Limiter, hit_all, id_key, id_limit, rp_limit
 from authd.otp.transactions import Purpose
 from authd.settings import Settings
@@ -36,13 +38,15 @@ class Throttle:
                    settings.otp_resend_cooldown_seconds, key)
 
     def limit_call(self, rp_id: str, id_type: str, individual_id: str, now: int,
-                   purpose: Purpose = "auth") -> None:
+                   purpose: Purpose = "auth", session: Session | None = None) -> None:
         """Raise RateLimited unless the relying party and the presented ID (at this relying
-        party, for this purpose) have a token."""
-        hit_all(self.limiter, self._call_buckets(rp_id, id_type, individual_id, purpose), now)
+        party, for this purpose) have a token. `session`: the call's own transaction, which
+        the embedded limiter joins (authd.authentication.limiter.DatabaseLimiter)."""
+        hit_all(self.limiter, self._call_buckets(rp_id, id_type, individual_id, purpose), now,
+                session)
 
     def limit_otp_request(self, rp_id: str, id_type: str, individual_id: str, now: int,
-                          purpose: Purpose = "auth") -> None:
+                          purpose: Purpose = "auth", session: Session | None = None) -> None:
         """`limit_call`, then the resend cool-down (one OTP request per presented ID, relying
         party and purpose), in one transaction or round trip."""
         buckets = self._call_buckets(rp_id, id_type, individual_id, purpose)
@@ -50,7 +54,7 @@ class Throttle:
             key = id_key(self.key, id_type, individual_id)
             buckets.append((f"resend:{rp_id}:{purpose}:{key}",
                             Limit.once_every(self.resend_seconds)))
-        hit_all(self.limiter, buckets, now)
+        hit_all(self.limiter, buckets, now, session)
 
     def _call_buckets(self, rp_id: str, id_type: str, individual_id: str,
                       purpose: Purpose) -> list[tuple[str, Limit]]:

@@ -10,6 +10,7 @@ code stored and sent. The real reason goes to the audit log.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -73,11 +74,15 @@ def message_text(code: str, purpose: Purpose, ttl: int) -> str:
 
 
 def send_otp(
-    sender: OtpSender, client: Client, req: OtpRequest, ctx: AuditContext, now: int
+    sender: OtpSender, client: Client, req: OtpRequest, ctx: AuditContext, now: int,
+    limits: Callable[[Session], None] | None = None,
 ) -> Challenge:
+    """`limits` (the rate limits) runs first, in the same transaction."""
     key = sender.key
     messages: list[OtpMessage] = []
     with transaction(sender.db) as session:
+        if limits is not None:
+            limits(session)
         identity: Identity | None = None
         try:
             identity = subjects.found(session, req.individual_id, req.id_type, now)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, case, delete, select, update
+from sqlalchemy import CursorResult, bindparam, case, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -48,19 +48,14 @@ class DatabaseOtpStore:
               now: int) -> IssuedOtp:
         # Lock the identity row (PostgreSQL; SQLite's BEGIN IMMEDIATE already serializes) so
         # two concurrent requests cannot both leave a live OTP.
-        session.execute(select(Identity.id).where(Identity.id == identity_id).with_for_update())
-        session.execute(
-            update(OtpTransaction)
-            .where(OtpTransaction.identity_id == identity_id, OtpTransaction.rp_id == rp_id,
-                   OtpTransaction.used_at.is_(None), OtpTransaction.superseded_at.is_(None),
-                   OtpTransaction.burned.is_(False), OtpTransaction.expires_at > now)
-            .values(superseded_at=now))
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(_LOCK_IDENTITY, {"id": identity_id})
+        session.execute(_SUPERSEDE, {"b_identity": identity_id, "b_rp": rp_id, "now": now})
         issued, hashed = mint(self.policy.key, now, self.policy.ttl)
-        session.add(OtpTransaction(
-            txn_id=issued.txn_id, identity_id=identity_id, rp_id=rp_id, purpose=purpose,
-            code_hash=hashed, created_at=now, expires_at=issued.expires_at, attempts=0,
-            burned=False))
-        session.flush()
+        session.execute(_INSERT, {
+            "txn_id": issued.txn_id, "identity_id": identity_id, "rp_id": rp_id,
+            "purpose": purpose, "code_hash": hashed, "created_at": now,
+            "expires_at": issued.expires_at, "attempts": 0, "burned": False})
         return issued
 
     def verify(self, session: Session, txn_id: str, code: str, *, identity_id: int,
@@ -85,7 +80,9 @@ class DatabaseOtpStore:
         return _status(session.get(OtpTransaction, txn_id))
 
     def failures(self, session: Session, verifier: Verifier, now: int) -> int:
-        row = session.get(AuthFailure, (verifier.identity_id, verifier.rp_id, verifier.purpose))
+        row = session.execute(_FAILURES, {"identity_id": verifier.identity_id,
+                                          "rp_id": verifier.rp_id,
+                                          "purpose": verifier.purpose}).first()
         if row is None or now - row.last_at >= self.policy.lock_seconds:
             return 0
         return row.count
@@ -103,9 +100,8 @@ class DatabaseOtpStore:
             set_={"count": case((stale, 1), else_=table.count + 1), "last_at": now}))
 
     def succeed(self, session: Session, verifier: Verifier) -> None:
-        session.execute(delete(AuthFailure).where(
-            AuthFailure.identity_id == verifier.identity_id,
-            AuthFailure.rp_id == verifier.rp_id, AuthFailure.purpose == verifier.purpose))
+        session.execute(_SUCCEED, {"identity_id": verifier.identity_id,
+                                   "rp_id": verifier.rp_id, "purpose": verifier.purpose})
 
     def reset(self, session: Session, identity_id: int, rp_id: str | None) -> int:
         stmt = delete(AuthFailure).where(AuthFailure.identity_id == identity_id)
@@ -118,9 +114,29 @@ class DatabaseOtpStore:
 
     @staticmethod
     def _load(session: Session, txn_id: str) -> OtpTransaction | None:
-        return session.execute(
-            select(OtpTransaction).where(OtpTransaction.txn_id == txn_id).with_for_update()
-        ).scalar_one_or_none()
+        return session.execute(_LOAD, {"txn_id": txn_id}).scalar_one_or_none()
+
+
+# Core statements on the tables, built once: the hot path (an OTP request, a success) skips
+# the ORM's unit of work and its in-session evaluation of UPDATE/DELETE criteria.
+_OTP, _FAIL = OtpTransaction.__table__.c, AuthFailure.__table__.c
+_LOCK_IDENTITY = select(Identity.__table__.c.id).where(
+    Identity.__table__.c.id == bindparam("id")).with_for_update()
+_SUPERSEDE = (
+    update(OtpTransaction.__table__)
+    .where(_OTP.identity_id == bindparam("b_identity"), _OTP.rp_id == bindparam("b_rp"),
+           _OTP.used_at.is_(None), _OTP.superseded_at.is_(None), _OTP.burned.is_(False),
+           _OTP.expires_at > bindparam("now"))
+    .values(superseded_at=bindparam("now")))
+_INSERT = insert(OtpTransaction.__table__)
+_LOAD = select(OtpTransaction).where(OtpTransaction.txn_id == bindparam("txn_id")) \
+    .with_for_update()
+_FAILURES = select(_FAIL.count, _FAIL.last_at).where(
+    _FAIL.identity_id == bindparam("identity_id"), _FAIL.rp_id == bindparam("rp_id"),
+    _FAIL.purpose == bindparam("purpose"))
+_SUCCEED = delete(AuthFailure.__table__).where(
+    _FAIL.identity_id == bindparam("identity_id"), _FAIL.rp_id == bindparam("rp_id"),
+    _FAIL.purpose == bindparam("purpose"))
 
 
 def _status(txn: OtpTransaction | None) -> OtpStatus | None:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Literal
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -74,6 +74,9 @@ def deactivate(session: Session, uin: str, now: int) -> Identity:
     return identity
 
 
+_BY_UIN = select(Identity).where(Identity.uin == bindparam("uin"))  # built (and keyed) once
+
+
 def resolve(session: Session, individual_id: str, id_type: IdType, now: int) -> Identity | None:
     """The identity a UIN or a live VID names, active or not; None when it names nothing.
 
@@ -81,9 +84,7 @@ def resolve(session: Session, individual_id: str, id_type: IdType, now: int) -> 
     """
     if id_type == "uin":
         validate_uin(individual_id)
-        return session.execute(
-            select(Identity).where(Identity.uin == individual_id)
-        ).scalar_one_or_none()
+        return session.execute(_BY_UIN, {"uin": individual_id}).scalar_one_or_none()
     validate_vid(individual_id)
     vid = session.get(Vid, individual_id)
     if vid is None or vid.revoked_at is not None:

@@ -55,7 +55,8 @@ class Identity(Base):
     template_version: Mapped[int] = mapped_column(Integer, default=0)
     template_model: Mapped[str | None] = mapped_column(String(64), index=True)
     template_quality: Mapped[dict | None] = mapped_column(JSON)
-    photo: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # Deferred: loaded when read, not with every lookup of the person (an OTP, a token).
+    photo: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
     locks: Mapped[list] = mapped_column(JSON, default=list)
     consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
 

@@ -30,7 +30,7 @@ from authd.authentication.limiter import (
     id_key,
 )
 from authd.errors import RateLimited
-from authd.storage.db import make_engine
+from authd.storage.db import make_engine, session_factory, transaction
 from authd.storage.models import RateBucket
 from tests.helpers import REDIS_URL, scratch_database
 
@@ -231,3 +231,19 @@ def test_backends_agree_when_the_clock_steps_back_after_a_refusal(
     finally:
         on_redis.close()
     assert answers[0] == answers[1]  # today: [0.0, 7.75, 8.0] against [0.0, 7.75, 7.75]
+
+
+def test_on_sqlite_the_buckets_ride_in_the_callers_transaction(engine: Engine) -> None:
+    """SQLite: a take inside the caller's transaction commits or rolls back with it (one
+    write transaction per call, not two). PostgreSQL: the take commits on its own at once,
+    whatever the caller's transaction does (no bucket row locked for a whole call)."""
+    limiter, limit = DatabaseLimiter(engine), Limit(rate=0.5, burst=1)
+    factory = session_factory(engine)
+    with pytest.raises(RuntimeError), transaction(factory) as session:
+        assert limiter.take_all([("k", limit)], T0, session) == 0.0
+        raise RuntimeError("the call fails after its take")
+    joined = engine.dialect.name == "sqlite"
+    assert limiter.take("k", limit, T0) == (0.0 if joined else 2.0)  # rolled back, or not
+    with transaction(factory) as session:
+        assert limiter.take_all([("k", limit)], T0 + 10, session) == 0.0
+    assert limiter.take("k", limit, T0 + 10) == 2.0  # committed with the caller

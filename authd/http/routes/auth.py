@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Literal, TypeVar
+from typing import Literal
 
 from fastapi import APIRouter, status
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field, model_validator
+from sqlalchemy.orm import Session
 
 from authd.authentication.service import Attempt, admit_first, authenticate
 from authd.http.deps import AuditCtx, AuthClient, ClockDep, StateDep
@@ -16,7 +16,6 @@ from authd.http.schemas import IndividualId, OtpCode, Strict, TxnId
 from authd.otp.requests import OtpRequest, send_otp
 
 router = APIRouter(prefix="/v1", tags=["authentication"])
-T = TypeVar("T")
 
 
 class OtpIn(Strict):
@@ -77,11 +76,15 @@ def request_otp(
 ) -> OtpOut:
     """Send an OTP to the resident. The answer is the same whether or not the ID exists."""
     now = clock.now()
-    state.throttle().limit_otp_request(client.rp_id, body.id_type, body.individual_id, now,
-                                       body.purpose)
+    throttle = state.throttle()
+
+    def limits(session: Session) -> None:
+        throttle.limit_otp_request(client.rp_id, body.id_type, body.individual_id, now,
+                                   body.purpose, session)
+
     req = OtpRequest(body.individual_id, body.id_type, tuple(dict.fromkeys(body.channels)),
                      body.purpose)
-    challenge = send_otp(state.otp_sender(), client, req, audit, now)
+    challenge = send_otp(state.otp_sender(), client, req, audit, now, limits)
     return OtpOut(txn_id=challenge.txn_id, expires_at=challenge.expires_at,
                   destinations=challenge.destinations)
 
@@ -96,14 +99,13 @@ async def authenticate_person(
     throttle, evidence = state.throttle(), body.factors.evidence()
     attempt = Attempt(body.individual_id, body.id_type, body.txn_id, evidence)
 
-    def limited(then: Callable[[], T]) -> T:  # the rate limits, then `then`: one pool hop
-        throttle.limit_call(client.rp_id, body.id_type, body.individual_id, now)
-        return then()
+    def limits(session: Session) -> None:  # charged in the call's own transaction
+        throttle.limit_call(client.rp_id, body.id_type, body.individual_id, now,
+                            session=session)
 
     if body.factors.face is not None:  # encoded in the face pool, never on the event loop
         # the person first: an unknown or refused ID never costs a photo decode
-        await run_in_threadpool(limited, lambda: admit_first(state, client, attempt, audit,
-                                                             now))
+        await run_in_threadpool(admit_first, state, client, attempt, audit, now, limits)
         photo = b64_photo(body.factors.face.image_b64, state)
         uin = body.individual_id if body.id_type == "uin" else None
         encoded = {**evidence, "face": await encode_photo(state, photo, audit, "authenticate",
@@ -111,7 +113,7 @@ async def authenticate_person(
         token = await run_in_threadpool(authenticate, state, client, Attempt(
             body.individual_id, body.id_type, body.txn_id, encoded), audit, now)
     else:
-        token = await run_in_threadpool(
-            limited, lambda: authenticate(state, client, attempt, audit, now))
+        token = await run_in_threadpool(authenticate, state, client, attempt, audit, now,
+                                        limits)
     return AuthenticateOut(authenticated=True, token=token.token, token_type=token.token_type,
                            expires_at=token.expires_at)

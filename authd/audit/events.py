@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from authd.registry.uin import mask_uin
 from authd.storage.db import transaction
-from authd.storage.models import AuditEvent, AuditHead
+from authd.storage.models import AuditEvent, AuditHead, table_of
 
 GENESIS = "0" * 64
 FORBIDDEN_DETAIL_KEYS = frozenset({"otp", "code", "image", "photo", "template", "phone", "email"})
@@ -86,7 +86,7 @@ def append(session: Session, ctx: AuditContext, record: AuditRecord, now: int) -
     })
 
 
-_INSERT = insert(AuditEvent.__table__)
+_INSERT = insert(table_of(AuditEvent))
 
 
 def append_alone(

@@ -6,7 +6,7 @@ pool."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -71,7 +71,7 @@ async def get_client(request: Request, state: StateDep, clock: ClockDep,
                                    f"{credentials.scheme} {credentials.credentials}", clock.now())
 
 
-def require(scope: str) -> Callable[[Client], Client]:
+def require(scope: str) -> Callable[[Client], Awaitable[Client]]:
     async def checked(client: Annotated[Client, Depends(get_client)]) -> Client:
         client.require(scope)
         return client
@@ -79,7 +79,7 @@ def require(scope: str) -> Callable[[Client], Client]:
     return checked
 
 
-def require_any(*scopes: str) -> Callable[[Client], Client]:
+def require_any(*scopes: str) -> Callable[[Client], Awaitable[Client]]:
     async def checked(client: Annotated[Client, Depends(get_client)]) -> Client:
         if not client.scopes & set(scopes):
             raise InsufficientScope()

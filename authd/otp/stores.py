@@ -30,7 +30,7 @@ from authd.otp.transactions import (
     unusable,
 )
 from authd.settings import Settings
-from authd.storage.models import AuthFailure, Identity, OtpTransaction
+from authd.storage.models import AuthFailure, Identity, OtpTransaction, table_of
 
 REDIS_LEEWAY_SECONDS = 60  # an expired txn stays readable this long, so audit says otp_expired
 
@@ -85,7 +85,7 @@ class DatabaseOtpStore:
                                           "purpose": verifier.purpose}).first()
         if row is None or now - row.last_at >= self.policy.lock_seconds:
             return 0
-        return row.count
+        return int(row.failures)
 
     def fail(self, session: Session, verifier: Verifier, now: int) -> None:
         insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" \
@@ -119,24 +119,24 @@ class DatabaseOtpStore:
 
 # Core statements on the tables, built once: the hot path (an OTP request, a success) skips
 # the ORM's unit of work and its in-session evaluation of UPDATE/DELETE criteria.
-_OTP, _FAIL = OtpTransaction.__table__.c, AuthFailure.__table__.c
-_LOCK_IDENTITY = select(Identity.__table__.c.id).where(
-    Identity.__table__.c.id == bindparam("id")).with_for_update()
+_OTP, _FAILURES_C = table_of(OtpTransaction).c, table_of(AuthFailure).c
+_LOCK_IDENTITY = select(table_of(Identity).c.id).where(
+    table_of(Identity).c.id == bindparam("id")).with_for_update()
 _SUPERSEDE = (
-    update(OtpTransaction.__table__)
+    update(table_of(OtpTransaction))
     .where(_OTP.identity_id == bindparam("b_identity"), _OTP.rp_id == bindparam("b_rp"),
            _OTP.used_at.is_(None), _OTP.superseded_at.is_(None), _OTP.burned.is_(False),
            _OTP.expires_at > bindparam("now"))
     .values(superseded_at=bindparam("now")))
-_INSERT = insert(OtpTransaction.__table__)
+_INSERT = insert(table_of(OtpTransaction))
 _LOAD = select(OtpTransaction).where(OtpTransaction.txn_id == bindparam("txn_id")) \
     .with_for_update()
-_FAILURES = select(_FAIL.count, _FAIL.last_at).where(
-    _FAIL.identity_id == bindparam("identity_id"), _FAIL.rp_id == bindparam("rp_id"),
-    _FAIL.purpose == bindparam("purpose"))
-_SUCCEED = delete(AuthFailure.__table__).where(
-    _FAIL.identity_id == bindparam("identity_id"), _FAIL.rp_id == bindparam("rp_id"),
-    _FAIL.purpose == bindparam("purpose"))
+_FAILURES = select(_FAILURES_C.count.label("failures"), _FAILURES_C.last_at).where(
+    _FAILURES_C.identity_id == bindparam("identity_id"), _FAILURES_C.rp_id == bindparam("rp_id"),
+    _FAILURES_C.purpose == bindparam("purpose"))
+_SUCCEED = delete(table_of(AuthFailure)).where(
+    _FAILURES_C.identity_id == bindparam("identity_id"), _FAILURES_C.rp_id == bindparam("rp_id"),
+    _FAILURES_C.purpose == bindparam("purpose"))
 
 
 def _status(txn: OtpTransaction | None) -> OtpStatus | None:

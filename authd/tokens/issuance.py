@@ -110,7 +110,7 @@ def issue_token(
     return IssuedToken(token=token, expires_at=claims["exp"], jti=claims["jti"])
 
 
-_RECORD = insert(models.IssuedToken.__table__)  # Core: nothing reads the row back here
+_RECORD = insert(models.table_of(models.IssuedToken))  # Core: nothing reads the row back here
 
 
 def verify_for(issuer: TokenIssuer, token: str, audience: str, now: int) -> dict[str, Any]:

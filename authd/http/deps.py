@@ -1,8 +1,9 @@
 """Dependencies, declared once as Annotated aliases; tests override them, never patch globals.
 
 They are `async def`: FastAPI runs a plain `def` dependency in the thread pool, a hop that
-cost more than the dependency itself. The one that may read the database does so in the
-pool."""
+cost more than the dependency itself (the one that may read the database does so in the
+pool). Each reads the state from the request rather than through another dependency:
+FastAPI resolves every node of the graph on every request, and that was most of its cost."""
 
 from __future__ import annotations
 
@@ -31,8 +32,8 @@ async def get_state(request: Request) -> AppState:
 StateDep = Annotated[AppState, Depends(get_state)]
 
 
-async def get_clock(state: StateDep) -> Clock:
-    return state.clock
+async def get_clock(request: Request) -> Clock:
+    return request.app.state.authd.clock  # type: ignore[no-any-return]
 
 
 ClockDep = Annotated[Clock, Depends(get_clock)]
@@ -60,15 +61,16 @@ def client_for(state: AppState, authorization: str | None, now: int) -> Client:
     return client
 
 
-async def get_client(request: Request, state: StateDep, clock: ClockDep,
-                     credentials: Credentials) -> Client:
+async def get_client(request: Request, credentials: Credentials) -> Client:
     known = request.scope.get(CLIENT_SCOPE_KEY)
     if isinstance(known, Client):
         return known
     if credentials is None:
         raise InvalidClient()
+    state: AppState = request.app.state.authd
     return await run_in_threadpool(client_for, state,
-                                   f"{credentials.scheme} {credentials.credentials}", clock.now())
+                                   f"{credentials.scheme} {credentials.credentials}",
+                                   state.clock.now())
 
 
 def require(scope: str) -> Callable[[Client], Awaitable[Client]]:
@@ -95,10 +97,10 @@ AdminClient = Annotated[Client, Depends(require("admin"))]
 RevokeClient = Annotated[Client, Depends(require_any("auth", "introspect"))]
 
 
-async def audit_context(state: StateDep,
+async def audit_context(request: Request,
                         client: Annotated[Client, Depends(get_client)]) -> AuditContext:
     return AuditContext(request_id=request_id_var.get(), rp_id=client.rp_id,
-                        subject_key=state.secrets.subject_key)
+                        subject_key=request.app.state.authd.secrets.subject_key)
 
 
 AuditCtx = Annotated[AuditContext, Depends(audit_context)]

@@ -91,8 +91,18 @@ def fresh_schema(schema: str) -> str:
     return f"{SCALE_OUT['pg']}?options=-csearch_path%3D{schema}"
 
 
+# The `authd` command of whichever source tree PYTHONPATH names (--compare runs an older
+# tree, whose entry point may be authd.cli:main rather than authd.cli.main:main).
+_ENTRY = ("try:\n    from authd.cli.main import main\nexcept ImportError:\n"
+          "    from authd.cli import main\nmain()")
+
+
+def authd_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-c", _ENTRY, *args]
+
+
 def first_key(data_dir: Path) -> str:
-    out = subprocess.run([str(BIN / "authd"), "init"], env=env_for(data_dir),  # noqa: S603
+    out = subprocess.run(authd_cmd("init"), env=env_for(data_dir),  # noqa: S603
                          check=True, capture_output=True, text=True).stdout
     match = re.search(r"authd_[A-Za-z0-9]{12}_[A-Za-z0-9_-]+", out)
     assert match, out
@@ -274,8 +284,8 @@ def start_authd(data_dir: Path, workers: int, replicas: int) -> tuple[list[subpr
     procs = []
     try:
         for port in ports:
-            procs.append(start([str(BIN / "authd"), "serve", "--port", str(port), "--workers",
-                                str(workers)], env_for(data_dir), port))
+            procs.append(start(authd_cmd("serve", "--port", str(port), "--workers",
+                                         str(workers)), env_for(data_dir), port))
     except BaseException:
         for proc in procs:
             stop(proc)
@@ -302,7 +312,7 @@ def bench_code(workers: int, replicas: int, code: Path | None, args) -> dict[str
 
 def audit_verify(data_dir: Path) -> str:
     """`authd audit verify` on what the servers wrote: its exit code and summary lines."""
-    done = subprocess.run([str(BIN / "authd"), "audit", "verify"], env=env_for(data_dir),  # noqa: S603
+    done = subprocess.run(authd_cmd("audit", "verify"), env=env_for(data_dir),  # noqa: S603
                           capture_output=True, text=True)
     lines = (done.stdout + done.stderr).strip().splitlines()
     return f"exit {done.returncode}: " + " | ".join(lines[-3:])

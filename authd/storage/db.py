@@ -169,12 +169,36 @@ def _sqlite_pragmas(engine: Engine, writer: WriterLock, synchronous: Synchronous
             _release(conn)
             raise
 
-    def _release(conn):  # type: ignore[no-untyped-def]
-        if conn.info.pop("authd_writer", False):
+    # Released once SQLite's COMMIT (and its fsync) or ROLLBACK has returned: SQLAlchemy's
+    # commit/rollback events fire before the DBAPI call, and a writer let in then met
+    # SQLite's own lock still held, SQLITE_BUSY, and the busy handler's sleeps. Wrapping the
+    # dialect also covers the pool's rollback of a connection returned mid-transaction.
+    dialect = engine.dialect
+    commit, rollback = dialect.do_commit, dialect.do_rollback
+
+    def do_commit(dbapi_connection):  # type: ignore[no-untyped-def]
+        try:
+            commit(dbapi_connection)
+        finally:
+            _release(dbapi_connection)
+
+    def do_rollback(dbapi_connection):  # type: ignore[no-untyped-def]
+        try:
+            rollback(dbapi_connection)
+        finally:
+            _release(dbapi_connection)
+
+    def _release(connection):  # type: ignore[no-untyped-def]
+        # the pool's proxy of the DBAPI connection: its `info` is the one `begin` marked (the
+        # ad-hoc proxy of the dialect's first-connect check has none, and never wrote)
+        try:
+            marked = connection.info.pop("authd_writer", False)
+        except NotImplementedError:
+            return
+        if marked:
             writer.release()
 
-    event.listen(engine, "commit", _release)
-    event.listen(engine, "rollback", _release)
+    dialect.do_commit, dialect.do_rollback = do_commit, do_rollback  # type: ignore[method-assign]
 
 
 def session_factory(engine: Engine, *, readonly: bool = False) -> sessionmaker[Session]:

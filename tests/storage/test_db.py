@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, event, text
 
 from authd.http.state import open_database
 from authd.settings import Settings
@@ -17,6 +17,7 @@ from authd.storage.db import (
     migration_lock,
     normalize_url,
     wait_for_database,
+    writer_lock,
 )
 from tests.helpers import free_port
 
@@ -68,4 +69,26 @@ def test_wait_for_database_gives_up_after_its_budget_with_one_line():
     message = str(caught.value)
     assert message.startswith(f"database 127.0.0.1:{port}/x not reachable after")
     assert "secret-pw" not in message + said[0] and "\n" not in message
+    engine.dispose()
+
+
+def test_sqlite_writer_lock_is_held_until_the_commit_has_returned(tmp_path):
+    """The next writer may only start once SQLite's COMMIT (with its fsync) is done: let in
+    earlier, it meets SQLite's own lock, gets SQLITE_BUSY and sleeps in the busy handler."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'w.db'}")
+    lock = writer_lock(str(tmp_path / "w.db"))
+    depth_at_commit: list[int] = []
+    event.listen(engine, "commit", lambda conn: depth_at_commit.append(lock._depth))
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE t (x INTEGER)"))
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO t VALUES (1)"))
+    assert depth_at_commit == [1, 1]  # held while SQLAlchemy hands over to SQLite's COMMIT
+    assert lock._depth == 0  # and released after it
+    with pytest.raises(RuntimeError), engine.begin() as conn:
+        conn.execute(text("INSERT INTO t VALUES (2)"))
+        raise RuntimeError("rolled back")
+    assert lock._depth == 0
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM t")).scalar() == 1
     engine.dispose()

@@ -7,6 +7,7 @@ then folds the stacks into a table: inclusive and self share of the samples per 
 and per library, with the server CPU per flow read from /proc/<pid>/stat.
 
     python benchmarks/profile_otp.py [--seconds 15] [--out benchmarks/results/profile.txt]
+    python benchmarks/profile_otp.py --code /tmp/authd-start --out .../profile_before.txt
 
 Needs py-spy (`pip install py-spy`); says so and exits 2 when it is missing.
 """
@@ -30,7 +31,8 @@ from benchmarks.cpu import process_cpu_seconds  # noqa: E402
 RATE = 250  # samples per second
 # Leaves py-spy counts as running though the thread waits (a lock, a queue, the event loop's
 # poll in C): dropped, so the shares are of work done.
-WAITS = ("Condition.wait ", "Runner.run ", "WriterLock.acquire (authd/storage/db.py:60)",
+# SQLite's writer lock (a thread lock, then an flock) is a wait on every line of acquire.
+WAITS = ("Condition.wait ", "Runner.run ", "WriterLock.acquire ",
          "Queue.get ", "Event.wait ", "select ", "_worker ")
 LIBRARIES = (  # path fragment -> label, first match wins
     ("/authd/", "authd"), ("/keys/", "keys"), ("sqlalchemy", "sqlalchemy"),
@@ -70,7 +72,8 @@ def report(raw: Path, flows: int, cpu_seconds: float, seconds: float, label: str
              f"({flows / seconds:.1f}/s) under py-spy ({RATE} Hz, all threads, CPU only)",
              f"server CPU (utime+stime, /proc): {cpu_seconds:.2f} s = {per_flow_ms:.2f} ms "
              f"per flow = {per_flow_ms / 2:.2f} ms per request; {total} samples of work "
-             "(waits on locks, queues and the event loop's poll dropped)", "",
+             "(waits on locks, queues and the event loop's poll dropped; SQLite's commit "
+             "includes the WAL's fsync, a system call py-spy counts as running)", "",
              "share of samples by library (self time):"]
     lines += [f"  {n / total:6.1%}  {lib}" for lib, n in libs.most_common()]
     lines += ["", "top 40 functions by inclusive share (a frame counted once per stack):"]
@@ -85,6 +88,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--scale-out", action="store_true")
+    parser.add_argument("--code", type=Path, default=None,
+                        help="an authd source tree to profile instead of this one (e.g. a "
+                        "`git archive` of an older commit)")
     parser.add_argument("--out", type=Path,
                         default=otp_auth.ROOT / "benchmarks/results/profile_otp.txt")
     args = parser.parse_args()
@@ -96,9 +102,11 @@ def main() -> None:
     label = "postgresql + redis" if args.scale_out else "sqlite"
     with tempfile.TemporaryDirectory(prefix="authd-prof-") as tmp:
         data_dir, raw = Path(tmp) / "data", Path(tmp) / "raw.txt"
+        if args.code is not None:
+            otp_auth.SERVER_CODE[data_dir] = args.code.resolve()
         key, port = otp_auth.first_key(data_dir), otp_auth.free_port()
-        server = otp_auth.start([str(otp_auth.BIN / "authd"), "serve", "--port", str(port),
-                                 "--workers", "1"], otp_auth.env_for(data_dir), port)
+        server = otp_auth.start(otp_auth.authd_cmd("serve", "--port", str(port), "--workers",
+                                                   "1"), otp_auth.env_for(data_dir), port)
         try:
             pids = otp_auth.server_pids(server)
             spy = subprocess.Popen([pyspy, "record", "--pid", str(server.pid), "-r", str(RATE),  # noqa: S603

@@ -94,7 +94,10 @@ def fresh_schema(schema: str) -> str:
 
 # The `authd` command of whichever source tree PYTHONPATH names (--compare runs an older
 # tree, whose entry point may be authd.cli:main rather than authd.cli.main:main).
-_ENTRY = ("try:\n    from authd.cli.main import main\nexcept ImportError:\n"
+# `python -c` puts the working directory (this tree) first on sys.path, before PYTHONPATH:
+# dropped, or a --compare tree would run this tree's code.
+_ENTRY = ("import sys\nsys.path[:] = [p for p in sys.path if p not in ('', '.')]\n"
+          "try:\n    from authd.cli.main import main\nexcept ImportError:\n"
           "    from authd.cli import main\nmain()")
 
 

@@ -49,6 +49,8 @@ def fold(raw: Path) -> tuple[int, collections.Counter, collections.Counter, coll
         collections.Counter()
     for line in raw.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
+        if not count.isdigit():  # a frame name py-spy split over two lines
+            continue
         frames = [f for f in stack.split(";") if f and not f.startswith(("process ", "thread "))]
         if not frames or frames[-1].startswith(WAITS):
             continue

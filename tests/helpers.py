@@ -19,16 +19,19 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from fastapi.testclient import TestClient
 from httpx import Response
 from sqlalchemy import create_engine, func, select, text
+from typer.testing import CliRunner
 
+from authd.cli.main import app as cli_app
 from authd.clock import Clock
 from authd.http.state import AppState
 from authd.otp.notify import OUTBOX_FILE
@@ -88,7 +91,8 @@ def scratch_database(kind: str, tmp_path: Path) -> Iterator[str]:
 
 def make_key(state: AppState, scopes: list[str], *, rp_id: str = "program-a",
              factors: tuple[str, ...] = ("otp", "face"), uin_in_token: bool = False,
-             min_acr: int = 1) -> str:
+             min_acr: int = 1, holder: str | None = None, ttl_days: int = 30) -> str:
+    """An API key of `rp_id` (created with `factors` if it does not exist yet)."""
     now = state.clock.now()
     with transaction(state.db) as session:
         if session.get(clients.RelyingParty, rp_id) is None:
@@ -96,8 +100,8 @@ def make_key(state: AppState, scopes: list[str], *, rp_id: str = "program-a",
                                       factors=list(factors), min_acr=min_acr,
                                       token_ttl_seconds=300, uin_in_token=uin_in_token, now=now)
             session.flush()
-        return clients.issue_key(session, rp_id=rp_id, scopes=scopes, ttl_days=30,
-                                 now=now).api_key
+        return clients.issue_key(session, rp_id=rp_id, scopes=scopes, ttl_days=ttl_days,
+                                 now=now, holder=holder).api_key
 
 
 def bearer(key: str) -> dict[str, str]:
@@ -320,3 +324,15 @@ def new_uin(client: TestClient, headers: dict[str, str]) -> str:
 
 def put_face(client: TestClient, headers: dict[str, str], uin: str, path: Path) -> Any:
     return client.put(f"/v1/identities/{uin}/face", json=photo_b64(path), headers=headers)
+
+
+def cli_invoker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Any]:
+    """`authd ARGS...` in-process on a data dir of the test's own (SQLite, dev master key)."""
+    monkeypatch.setenv("AUTHD_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("AUTHD_DATABASE_URL", raising=False)
+    monkeypatch.delenv("AUTHD_MASTER_KEY", raising=False)
+
+    def invoke(*args: str) -> Any:  # typer's CliRunner result
+        return CliRunner().invoke(cli_app, list(args))
+
+    return invoke

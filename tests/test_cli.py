@@ -6,23 +6,16 @@ import re
 
 import pytest
 from typer.main import get_command
-from typer.testing import CliRunner
 
 from authd.cli.main import app
+from tests.helpers import cli_invoker
 
 KEY = re.compile(r"authd_[A-Za-z0-9]{12}_[A-Za-z0-9_-]+")
 
 
 @pytest.fixture
 def run(tmp_path, monkeypatch):
-    monkeypatch.setenv("AUTHD_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.delenv("AUTHD_DATABASE_URL", raising=False)
-    monkeypatch.delenv("AUTHD_MASTER_KEY", raising=False)
-
-    def invoke(*args: str):
-        return CliRunner().invoke(app, list(args))
-
-    return invoke
+    return cli_invoker(tmp_path, monkeypatch)
 
 
 def test_init_prints_the_first_key_once(run, tmp_path):

@@ -6,22 +6,17 @@ from __future__ import annotations
 import re
 
 from sqlalchemy import select
-from typer.testing import CliRunner
 
-from authd.cli.main import app, opened
+from authd.cli.main import opened
 from authd.storage.db import transaction
 from authd.storage.models import AuditEvent
+from tests.helpers import cli_invoker
 
 KEY = re.compile(r"authd_([A-Za-z0-9]{12})_[A-Za-z0-9_-]+")
 
 
 def test_holders_are_named_listed_and_audited(tmp_path, monkeypatch):
-    monkeypatch.setenv("AUTHD_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.delenv("AUTHD_DATABASE_URL", raising=False)
-    monkeypatch.delenv("AUTHD_MASTER_KEY", raising=False)
-
-    def run(*args: str):
-        return CliRunner().invoke(app, list(args))
+    run = cli_invoker(tmp_path, monkeypatch)
 
     assert run("init").exit_code == 0
     added = run("rp", "add", "registry", "--name", "Registry", "--scopes", "admin,enroll",

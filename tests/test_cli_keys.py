@@ -23,7 +23,7 @@ from authd.registry.identities import NewIdentity
 from authd.settings import Settings
 from authd.storage.db import transaction
 from authd.tokens.issuance import issue_token
-from tests.helpers import AUTHD, free_port, wait_ready
+from tests.helpers import AUTHD, free_port, make_key, wait_ready
 
 # joserfc warns that RFC 9864 deprecates the polymorphic "EdDSA" name (for "Ed25519").
 pytestmark = pytest.mark.filterwarnings("ignore:EdDSA is deprecated")
@@ -50,15 +50,9 @@ def mint(data_dir: Path, rp_id: str = "program-a") -> str:
     state = open_data(data_dir)
     try:
         now = state.clock.now()
+        api_key = make_key(state, ["auth"], rp_id=rp_id, factors=("otp",), ttl_days=1)
         with transaction(state.db) as session:
-            if session.get(clients.RelyingParty, rp_id) is None:
-                clients.add_relying_party(session, rp_id=rp_id, name=rp_id, factors=["otp"],
-                                          min_acr=1, token_ttl_seconds=300, uin_in_token=False,
-                                          now=now)
-                session.flush()
-            key = clients.issue_key(session, rp_id=rp_id, scopes=["auth"], ttl_days=1, now=now)
-            session.flush()
-            rp = clients.authenticate(session, key.api_key, now)
+            rp = clients.authenticate(session, api_key, now)
             person = identities.create_identity(session, NewIdentity(name="Amina"), now)
             return issue_token(state.tokens, session, rp, person, amr=["otp"], acr=1, txn="t",
                                now=now).token

@@ -7,25 +7,15 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from authd.registry import clients
 from authd.storage.db import transaction
 from authd.storage.models import AuditEvent, DedupCase, DedupDistinctPair
-from tests.helpers import bearer, new_uin, put_face
+from tests.helpers import bearer, make_key, new_uin, put_face
 
 DISTINCT = {"decision": "distinct", "reason": "checked the documents: different people"}
 
 
 def holder_key(state, holder: str | None, scopes=("admin", "enroll"), rp_id="registry") -> dict:
-    now = state.clock.now()
-    with transaction(state.db) as session:
-        if session.get(clients.RelyingParty, rp_id) is None:
-            clients.add_relying_party(session, rp_id=rp_id, name=rp_id, factors=["face"],
-                                      min_acr=1, token_ttl_seconds=300, uin_in_token=False,
-                                      now=now)
-            session.flush()
-        key = clients.issue_key(session, rp_id=rp_id, scopes=list(scopes), ttl_days=30,
-                                now=now, holder=holder)
-    return bearer(key.api_key)
+    return bearer(make_key(state, list(scopes), rp_id=rp_id, factors=("face",), holder=holder))
 
 
 @pytest.fixture

@@ -68,6 +68,9 @@ def _content(event: AuditEvent) -> dict[str, Any]:
     }
 
 
+_INSERT = insert(table_of(AuditEvent))  # built once: the hot path's one audit statement
+
+
 def append(session: Session, ctx: AuditContext, record: AuditRecord, now: int) -> None:
     """Append one event inside the caller's transaction (atomic with the change it records).
 
@@ -84,9 +87,6 @@ def append(session: Session, ctx: AuditContext, record: AuditRecord, now: int) -
         "subject_ref": subject_ref(ctx.subject_key, record.uin) if record.uin else None,
         "factor": record.factor, "detail": record.detail or None,
     })
-
-
-_INSERT = insert(table_of(AuditEvent))
 
 
 def append_alone(

@@ -42,21 +42,20 @@ class Throttle:
         """Raise RateLimited unless the relying party and the presented ID (at this relying
         party, for this purpose) have a token. `session`: the call's own transaction, which
         the embedded limiter joins (authd.authentication.limiter.DatabaseLimiter)."""
-        hit_all(self.limiter, self._call_buckets(rp_id, id_type, individual_id, purpose), now,
-                session)
+        key = id_key(self.key, id_type, individual_id)
+        hit_all(self.limiter, self._call_buckets(rp_id, purpose, key), now, session)
 
     def limit_otp_request(self, rp_id: str, id_type: str, individual_id: str, now: int,
                           purpose: Purpose = "auth", session: Session | None = None) -> None:
         """`limit_call`, then the resend cool-down (one OTP request per presented ID, relying
         party and purpose), in one transaction or round trip."""
-        buckets = self._call_buckets(rp_id, id_type, individual_id, purpose)
+        key = id_key(self.key, id_type, individual_id)
+        buckets = self._call_buckets(rp_id, purpose, key)
         if self.resend_seconds > 0:
-            key = id_key(self.key, id_type, individual_id)
             buckets.append((f"resend:{rp_id}:{purpose}:{key}",
                             Limit.once_every(self.resend_seconds)))
         hit_all(self.limiter, buckets, now, session)
 
-    def _call_buckets(self, rp_id: str, id_type: str, individual_id: str,
-                      purpose: Purpose) -> list[tuple[str, Limit]]:
-        key = id_key(self.key, id_type, individual_id)
+    def _call_buckets(self, rp_id: str, purpose: Purpose,
+                      key: str) -> list[tuple[str, Limit]]:
         return [(f"rp:{rp_id}", self.rp_limit), (f"id:{rp_id}:{purpose}:{key}", self.id_limit)]
